@@ -1,0 +1,488 @@
+// C helpers for the Go binding; see cgo_helpers.h.
+#include "cgo_helpers.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char lmc_empty[1] = {0};
+
+// ---------------------------------------------------------------------------
+// Counting allocator: a registry of live blocks, so a test can prove that
+// everything libmemcached (and these helpers) allocated was freed. Blocks
+// allocated before the allocator was installed are not registered, and
+// freeing them does not count, so the figure is exact either way.
+
+#define LMC_BUCKETS 4096
+
+typedef struct lmc_node {
+  void *ptr;
+  struct lmc_node *next;
+} lmc_node;
+
+static lmc_node *lmc_live[LMC_BUCKETS];
+static long lmc_live_count;
+static pthread_mutex_t lmc_live_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t lmc_bucket(void *p) {
+  uintptr_t v = (uintptr_t) p;
+  v ^= v >> 17;
+  v *= 0x9E3779B97F4A7C15ull;
+  return (size_t)(v >> 40) % LMC_BUCKETS;
+}
+
+static void lmc_register(void *p) {
+  if (p == NULL) {
+    return;
+  }
+  lmc_node *n = malloc(sizeof *n);
+  if (n == NULL) {
+    abort();
+  }
+  n->ptr = p;
+  pthread_mutex_lock(&lmc_live_mu);
+  size_t b = lmc_bucket(p);
+  n->next = lmc_live[b];
+  lmc_live[b] = n;
+  lmc_live_count++;
+  pthread_mutex_unlock(&lmc_live_mu);
+}
+
+static void lmc_unregister(void *p) {
+  if (p == NULL) {
+    return;
+  }
+  pthread_mutex_lock(&lmc_live_mu);
+  lmc_node **pp = &lmc_live[lmc_bucket(p)];
+  while (*pp != NULL) {
+    if ((*pp)->ptr == p) {
+      lmc_node *dead = *pp;
+      *pp = dead->next;
+      lmc_live_count--;
+      free(dead);
+      break;
+    }
+    pp = &(*pp)->next;
+  }
+  pthread_mutex_unlock(&lmc_live_mu);
+}
+
+long lmc_counting_live(void) {
+  pthread_mutex_lock(&lmc_live_mu);
+  long n = lmc_live_count;
+  pthread_mutex_unlock(&lmc_live_mu);
+  return n;
+}
+
+static void *lmc_count_malloc(const memcached_st *memc, const size_t size, void *ctx) {
+  (void) memc;
+  (void) ctx;
+  void *p = malloc(size);
+  lmc_register(p);
+  return p;
+}
+
+static void lmc_count_free(const memcached_st *memc, void *mem, void *ctx) {
+  (void) memc;
+  (void) ctx;
+  lmc_unregister(mem);
+  free(mem);
+}
+
+static void *lmc_count_realloc(const memcached_st *memc, void *mem, const size_t size, void *ctx) {
+  (void) memc;
+  (void) ctx;
+  void *p = realloc(mem, size);
+  if (p != NULL || size == 0) {
+    lmc_unregister(mem);
+    lmc_register(p);
+  }
+  return p;
+}
+
+static void *lmc_count_calloc(const memcached_st *memc, size_t nelem, const size_t elsize,
+                              void *ctx) {
+  (void) memc;
+  (void) ctx;
+  void *p = calloc(nelem, elsize);
+  lmc_register(p);
+  return p;
+}
+
+memcached_return_t lmc_use_counting_allocator(memcached_st *memc) {
+  return memcached_set_memory_allocators(memc, lmc_count_malloc, lmc_count_free,
+                                         lmc_count_realloc, lmc_count_calloc, NULL);
+}
+
+// The helpers' own scratch memory follows the client's counting flag.
+static void *lmc_realloc(int counting, void *p, size_t n) {
+  return counting ? lmc_count_realloc(NULL, p, n, NULL) : realloc(p, n);
+}
+
+static void lmc_free(int counting, void *p) {
+  if (counting) {
+    lmc_count_free(NULL, p, NULL);
+  } else {
+    free(p);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Client
+
+lmc_client *lmc_client_new(memcached_st *root, memcached_st *memc, int counting) {
+  lmc_client *c = counting ? lmc_count_calloc(NULL, 1, sizeof *c, NULL) : calloc(1, sizeof *c);
+  if (c == NULL) {
+    return NULL;
+  }
+  c->counting = counting;
+  c->memc = memc;
+  // Results in our own storage: memcached_fetch_result only resets them at
+  // the end of a fetch, instead of freeing them.
+  memcached_result_create(root, &c->result);
+  memcached_result_create(root, &c->drain);
+  return c;
+}
+
+void lmc_client_free(lmc_client *c) {
+  if (c == NULL) {
+    return;
+  }
+  memcached_result_free(&c->result);
+  memcached_result_free(&c->drain);
+  lmc_free(c->counting, c->out.data);
+  lmc_free(c->counting, (void *) c->keyptrs);
+  lmc_free(c->counting, c);
+}
+
+int lmc_is_connection_error(memcached_return_t rc) {
+  switch (rc) {
+  case MEMCACHED_CONNECTION_FAILURE:
+  case MEMCACHED_WRITE_FAILURE:
+  case MEMCACHED_READ_FAILURE:
+  case MEMCACHED_UNKNOWN_READ_FAILURE:
+  case MEMCACHED_PROTOCOL_ERROR:
+  case MEMCACHED_PARTIAL_READ:
+  case MEMCACHED_TIMEOUT:
+  case MEMCACHED_ERRNO:
+  case MEMCACHED_IN_PROGRESS:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+// After a timeout or an I/O failure the connection may still carry a reply
+// to the request that failed; a later request on it would read that reply
+// as its own. Closing every connection of the handle makes that impossible.
+static memcached_return_t lmc_reset_on_fault(lmc_client *c, memcached_return_t rc) {
+  if (lmc_is_connection_error(rc)) {
+    memcached_quit(c->memc);
+  }
+  return rc;
+}
+
+// ---------------------------------------------------------------------------
+// Output records
+
+static int lmc_out_reserve(lmc_client *c, size_t more) {
+  size_t need = c->out.len + more;
+  if (need <= c->out.cap) {
+    return 1;
+  }
+  size_t cap = c->out.cap ? c->out.cap : 4096;
+  while (cap < need) {
+    cap *= 2;
+  }
+  char *p = lmc_realloc(c->counting, c->out.data, cap);
+  if (p == NULL) {
+    return 0;
+  }
+  c->out.data = p;
+  c->out.cap = cap;
+  return 1;
+}
+
+static size_t lmc_align8(size_t n) {
+  return (n + 7) & ~(size_t) 7;
+}
+
+static int lmc_out_str3(lmc_client *c, const char *a, size_t alen, const char *b, size_t blen,
+                        const char *d, size_t dlen) {
+  size_t total = lmc_align8(sizeof(lmc_str_rec) + alen + blen + dlen);
+  if (!lmc_out_reserve(c, total)) {
+    return 0;
+  }
+  char *p = c->out.data + c->out.len;
+  lmc_str_rec rec = {{(uint32_t) alen, (uint32_t) blen, (uint32_t) dlen}, 0};
+  memcpy(p, &rec, sizeof rec);
+  p += sizeof rec;
+  if (alen) memcpy(p, a, alen);
+  p += alen;
+  if (blen) memcpy(p, b, blen);
+  p += blen;
+  if (dlen) memcpy(p, d, dlen);
+  c->out.len += total;
+  return 1;
+}
+
+// lmc_server_name formats an instance as "host:port", "[v6]:port" or a
+// socket path.
+static size_t lmc_server_name(const memcached_instance_st *in, char *buf, size_t size) {
+  const char *host = memcached_server_name(in);
+  in_port_t port = memcached_server_port(in);
+  int n;
+  if (host == NULL) {
+    host = "";
+  }
+  if (strcmp(memcached_server_type(in), "SOCKET") == 0) {
+    n = snprintf(buf, size, "%s", host);
+  } else if (strchr(host, ':') != NULL) {
+    n = snprintf(buf, size, "[%s]:%u", host, (unsigned) port);
+  } else {
+    n = snprintf(buf, size, "%s:%u", host, (unsigned) port);
+  }
+  if (n < 0) {
+    return 0;
+  }
+  return (size_t) n < size ? (size_t) n : size - 1;
+}
+
+static int lmc_out_server(lmc_client *c, const memcached_instance_st *in, const char *b,
+                          size_t blen, const char *d, size_t dlen) {
+  char name[1100];
+  size_t n = lmc_server_name(in, name, sizeof name);
+  return lmc_out_str3(c, name, n, b, blen, d, dlen);
+}
+
+// ---------------------------------------------------------------------------
+// Reads
+
+// lmc_drain reads the rest of a fetch (the END or NOOP that follows the
+// items) so the next request starts on a clean connection.
+static memcached_return_t lmc_drain(lmc_client *c) {
+  memcached_return_t rc;
+  while (memcached_fetch_result(c->memc, &c->drain, &rc) != NULL) {
+  }
+  return rc;
+}
+
+memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len) {
+  c->out_value = NULL;
+  c->out_len = 0;
+  c->out_flags = 0;
+  c->out_u64 = 0;
+  c->result.count = 0;
+  memcached_return_t rc = memcached_mget(c->memc, &key, &key_len, 1);
+  if (memcached_failed(rc)) {
+    return lmc_reset_on_fault(c, rc);
+  }
+  memcached_result_st *r = memcached_fetch_result(c->memc, &c->result, &rc);
+  if (r == NULL) {
+    if (rc == MEMCACHED_END) {
+      rc = MEMCACHED_NOTFOUND;
+    }
+    return lmc_reset_on_fault(c, rc);
+  }
+  // A reply for another key would be a desync: refuse it rather than hand
+  // out a value that belongs to someone else.
+  if (memcached_result_key_length(r) != key_len
+      || memcmp(memcached_result_key_value(r), key, key_len) != 0) {
+    memcached_quit(c->memc);
+    return MEMCACHED_PROTOCOL_ERROR;
+  }
+  memcached_return_t drc = lmc_drain(c);
+  if (drc != MEMCACHED_END && drc != MEMCACHED_NOTFOUND && drc != MEMCACHED_SUCCESS) {
+    lmc_reset_on_fault(c, drc);
+  }
+  c->out_value = memcached_result_value(r);
+  c->out_len = memcached_result_length(r);
+  c->out_flags = memcached_result_flags(r);
+  c->out_u64 = memcached_result_cas(r);
+  return MEMCACHED_SUCCESS;
+}
+
+memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens, size_t n,
+                            size_t *found) {
+  *found = 0;
+  c->out.len = 0;
+  c->result.count = 0;
+  if (n > c->keycap) {
+    const char **p = lmc_realloc(c->counting, (void *) c->keyptrs, n * sizeof *p);
+    if (p == NULL) {
+      return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+    }
+    c->keyptrs = p;
+    c->keycap = n;
+  }
+  for (size_t i = 0, off = 0; i < n; i++) {
+    c->keyptrs[i] = keys + off;
+    off += lens[i];
+  }
+  memcached_return_t mrc = memcached_mget(c->memc, c->keyptrs, lens, n);
+  if (mrc != MEMCACHED_SUCCESS && mrc != MEMCACHED_SOME_ERRORS) {
+    return lmc_reset_on_fault(c, mrc);
+  }
+  memcached_return_t rc;
+  memcached_result_st *r;
+  while ((r = memcached_fetch_result(c->memc, &c->result, &rc)) != NULL) {
+    size_t klen = memcached_result_key_length(r);
+    size_t vlen = memcached_result_length(r);
+    size_t total = lmc_align8(sizeof(lmc_item_rec) + klen + vlen);
+    if (!lmc_out_reserve(c, total)) {
+      lmc_drain(c);
+      return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+    }
+    char *p = c->out.data + c->out.len;
+    lmc_item_rec rec = {memcached_result_cas(r), vlen, memcached_result_flags(r), (uint32_t) klen};
+    memcpy(p, &rec, sizeof rec);
+    p += sizeof rec;
+    memcpy(p, memcached_result_key_value(r), klen);
+    p += klen;
+    if (vlen) {
+      memcpy(p, memcached_result_value(r), vlen);
+    }
+    c->out.len += total;
+    (*found)++;
+  }
+  if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND || rc == MEMCACHED_SUCCESS) {
+    return mrc;
+  }
+  return lmc_reset_on_fault(c, rc);
+}
+
+// ---------------------------------------------------------------------------
+// Writes
+
+memcached_return_t lmc_incr(lmc_client *c, const char *key, size_t key_len, uint32_t delta,
+                            int decr) {
+  uint64_t v = 0;
+  memcached_return_t rc = decr ? memcached_decrement(c->memc, key, key_len, delta, &v)
+                               : memcached_increment(c->memc, key, key_len, delta, &v);
+  c->out_u64 = v;
+  return lmc_reset_on_fault(c, rc);
+}
+
+void lmc_set_multi(lmc_client *c, const lmc_item *items, size_t n, memcached_return_t *rcs) {
+  for (size_t i = 0; i < n; i++) {
+    const lmc_item *it = &items[i];
+    rcs[i] = lmc_reset_on_fault(c, memcached_set(c->memc, it->key, it->key_len, it->value,
+                                                 it->value_len, it->expiration, it->flags));
+  }
+}
+
+void lmc_delete_multi(lmc_client *c, const char *keys, const size_t *lens, size_t n,
+                      memcached_return_t *rcs) {
+  for (size_t i = 0, off = 0; i < n; i++) {
+    rcs[i] = lmc_reset_on_fault(c, memcached_delete(c->memc, keys + off, lens[i], 0));
+    off += lens[i];
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Server-wide calls
+
+typedef struct lmc_stat_ctx {
+  lmc_client *c;
+  size_t count;
+  int oom;
+} lmc_stat_ctx;
+
+static memcached_return_t lmc_stat_cb(const memcached_instance_st *server, const char *key,
+                                      size_t key_length, const char *value, size_t value_length,
+                                      void *context) {
+  lmc_stat_ctx *ctx = context;
+  if (!lmc_out_server(ctx->c, server, key, key_length, value, value_length)) {
+    ctx->oom = 1;
+    return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+  }
+  ctx->count++;
+  return MEMCACHED_SUCCESS;
+}
+
+memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len, size_t *count) {
+  c->out.len = 0;
+  *count = 0;
+  char arg[256];
+  const char *argp = NULL;
+  if (args != NULL && args_len > 0) {
+    if (args_len >= sizeof arg) {
+      return MEMCACHED_INVALID_ARGUMENTS;
+    }
+    memcpy(arg, args, args_len);
+    arg[args_len] = 0;
+    argp = arg;
+  }
+  lmc_stat_ctx ctx = {c, 0, 0};
+  memcached_return_t rc = memcached_stat_execute(c->memc, argp, lmc_stat_cb, &ctx);
+  *count = ctx.count;
+  if (ctx.oom) {
+    return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+  }
+  return lmc_reset_on_fault(c, rc);
+}
+
+memcached_return_t lmc_versions(lmc_client *c, size_t *count) {
+  c->out.len = 0;
+  *count = 0;
+  memcached_return_t rc = memcached_version(c->memc);
+  uint32_t n = memcached_server_count(c->memc);
+  for (uint32_t i = 0; i < n; i++) {
+    const memcached_instance_st *in = memcached_server_instance_by_position(c->memc, i);
+    if (in == NULL || memcached_server_major_version(in) == UINT8_MAX) {
+      continue;
+    }
+    char v[32];
+    int vn = snprintf(v, sizeof v, "%u.%u.%u", (unsigned) memcached_server_major_version(in),
+                      (unsigned) memcached_server_minor_version(in),
+                      (unsigned) memcached_server_micro_version(in));
+    if (!lmc_out_server(c, in, v, (size_t) vn, NULL, 0)) {
+      return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+    }
+    (*count)++;
+  }
+  return lmc_reset_on_fault(c, rc);
+}
+
+size_t lmc_servers(lmc_client *c) {
+  c->out.len = 0;
+  size_t count = 0;
+  uint32_t n = memcached_server_count(c->memc);
+  for (uint32_t i = 0; i < n; i++) {
+    const memcached_instance_st *in = memcached_server_instance_by_position(c->memc, i);
+    if (in != NULL && lmc_out_server(c, in, NULL, 0, NULL, 0)) {
+      count++;
+    }
+  }
+  return count;
+}
+
+memcached_return_t lmc_server_for(lmc_client *c, const char *key, size_t key_len) {
+  c->out.len = 0;
+  memcached_return_t rc = MEMCACHED_SUCCESS;
+  const memcached_instance_st *in = memcached_server_by_key(c->memc, key, key_len, &rc);
+  if (in == NULL) {
+    return memcached_failed(rc) ? rc : MEMCACHED_NO_SERVERS;
+  }
+  if (!lmc_out_server(c, in, NULL, 0, NULL, 0)) {
+    return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+  }
+  return MEMCACHED_SUCCESS;
+}
+
+size_t lmc_last_server(lmc_client *c) {
+  c->out.len = 0;
+  const memcached_instance_st *in = memcached_server_get_last_disconnect(c->memc);
+  if (in == NULL) {
+    return 0;
+  }
+  return lmc_out_server(c, in, NULL, 0, NULL, 0) ? 1 : 0;
+}
+
+lmc_fetched lmc_pool_fetch(memcached_pool_st *pool) {
+  lmc_fetched f;
+  f.rc = MEMCACHED_SUCCESS;
+  f.memc = memcached_pool_fetch(pool, NULL, &f.rc);
+  return f;
+}
