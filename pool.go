@@ -22,7 +22,7 @@ import (
 // Go (Acquire honours its context), never inside C. The Pool's own methods
 // (Get, Set, ...) each acquire a client for one call and release it.
 type Pool struct {
-	master *Client             // the template handle; owned
+	master *Client              // the template handle; owned
 	cpool  *C.memcached_pool_st // libmemcachedutil's pool of clones of master.memc
 	size   int
 	sem    chan struct{} // one token per client out

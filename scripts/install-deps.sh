@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what building and testing this library needs and is missing:
+# libmemcached's headers and libraries, a memcached server for the tests and
+# the demo, pkg-config and a C compiler for cgo, and Debian's pylibmc (the
+# tests compare behaviors against it). Debian/Ubuntu only; elsewhere it says
+# what to install. Safe to run again: it installs nothing that is present.
+set -euo pipefail
+
+packages=(libmemcached-dev memcached pkg-config gcc libc6-dev python3-pylibmc)
+
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+  for tool in pkg-config memcached cc; do
+    command -v "$tool" >/dev/null 2>&1 || missing_tool=1
+  done
+  if [ -n "${missing_tool:-}" ] || ! pkg-config --exists libmemcached 2>/dev/null; then
+    echo "install-deps: this is not a Debian-like system. Install by hand:" >&2
+    echo "  libmemcached 1.0.18+ with libmemcachedutil (e.g. brew install libmemcached;" >&2
+    echo "  dnf install libmemcached-awesome-devel), memcached, pkg-config and a C compiler." >&2
+    exit 1
+  fi
+  exit 0
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  installed "$p" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo="sudo"
+    else
+      echo "install-deps: missing ${missing[*]}; run as root: apt-get install ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+  echo "install-deps: no Go toolchain found: install Go 1.22 or newer (https://go.dev/doc/install)" >&2
+  exit 1
+fi
+pkg-config --exists libmemcached || { echo "install-deps: pkg-config cannot find libmemcached" >&2; exit 1; }
