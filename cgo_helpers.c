@@ -176,6 +176,9 @@ int lmc_is_connection_error(memcached_return_t rc) {
 // After a timeout or an I/O failure the connection may still carry a reply
 // to the request that failed; a later request on it would read that reply
 // as its own. Closing every connection of the handle makes that impossible.
+// The loops below reset at once, before their next request; for calls that
+// return a single code the Go side resets, after reading the error message
+// (memcached_quit clears it).
 static memcached_return_t lmc_reset_on_fault(lmc_client *c, memcached_return_t rc) {
   if (lmc_is_connection_error(rc)) {
     memcached_quit(c->memc);
@@ -276,14 +279,14 @@ memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len) {
   c->result.count = 0;
   memcached_return_t rc = memcached_mget(c->memc, &key, &key_len, 1);
   if (memcached_failed(rc)) {
-    return lmc_reset_on_fault(c, rc);
+    return rc;
   }
   memcached_result_st *r = memcached_fetch_result(c->memc, &c->result, &rc);
   if (r == NULL) {
     if (rc == MEMCACHED_END) {
       rc = MEMCACHED_NOTFOUND;
     }
-    return lmc_reset_on_fault(c, rc);
+    return rc;
   }
   // A reply for another key would be a desync: refuse it rather than hand
   // out a value that belongs to someone else.
@@ -303,9 +306,8 @@ memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len) {
   return MEMCACHED_SUCCESS;
 }
 
-memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens, size_t n,
-                            size_t *found) {
-  *found = 0;
+memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens, size_t n) {
+  c->out_count = 0;
   c->out.len = 0;
   c->result.count = 0;
   if (n > c->keycap) {
@@ -322,7 +324,7 @@ memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens,
   }
   memcached_return_t mrc = memcached_mget(c->memc, c->keyptrs, lens, n);
   if (mrc != MEMCACHED_SUCCESS && mrc != MEMCACHED_SOME_ERRORS) {
-    return lmc_reset_on_fault(c, mrc);
+    return mrc;
   }
   memcached_return_t rc;
   memcached_result_st *r;
@@ -344,12 +346,12 @@ memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens,
       memcpy(p, memcached_result_value(r), vlen);
     }
     c->out.len += total;
-    (*found)++;
+    c->out_count++;
   }
   if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND || rc == MEMCACHED_SUCCESS) {
     return mrc;
   }
-  return lmc_reset_on_fault(c, rc);
+  return rc;
 }
 
 // ---------------------------------------------------------------------------
@@ -361,7 +363,7 @@ memcached_return_t lmc_incr(lmc_client *c, const char *key, size_t key_len, uint
   memcached_return_t rc = decr ? memcached_decrement(c->memc, key, key_len, delta, &v)
                                : memcached_increment(c->memc, key, key_len, delta, &v);
   c->out_u64 = v;
-  return lmc_reset_on_fault(c, rc);
+  return rc;
 }
 
 void lmc_set_multi(lmc_client *c, const lmc_item *items, size_t n, memcached_return_t *rcs) {
@@ -401,9 +403,9 @@ static memcached_return_t lmc_stat_cb(const memcached_instance_st *server, const
   return MEMCACHED_SUCCESS;
 }
 
-memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len, size_t *count) {
+memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len) {
   c->out.len = 0;
-  *count = 0;
+  c->out_count = 0;
   char arg[256];
   const char *argp = NULL;
   if (args != NULL && args_len > 0) {
@@ -416,16 +418,16 @@ memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len, s
   }
   lmc_stat_ctx ctx = {c, 0, 0};
   memcached_return_t rc = memcached_stat_execute(c->memc, argp, lmc_stat_cb, &ctx);
-  *count = ctx.count;
+  c->out_count = ctx.count;
   if (ctx.oom) {
     return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
   }
-  return lmc_reset_on_fault(c, rc);
+  return rc;
 }
 
-memcached_return_t lmc_versions(lmc_client *c, size_t *count) {
+memcached_return_t lmc_versions(lmc_client *c) {
   c->out.len = 0;
-  *count = 0;
+  c->out_count = 0;
   memcached_return_t rc = memcached_version(c->memc);
   uint32_t n = memcached_server_count(c->memc);
   for (uint32_t i = 0; i < n; i++) {
@@ -440,9 +442,9 @@ memcached_return_t lmc_versions(lmc_client *c, size_t *count) {
     if (!lmc_out_server(c, in, v, (size_t) vn, NULL, 0)) {
       return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
     }
-    (*count)++;
+    c->out_count++;
   }
-  return lmc_reset_on_fault(c, rc);
+  return rc;
 }
 
 size_t lmc_servers(lmc_client *c) {

@@ -36,6 +36,7 @@ typedef struct lmc_client {
   size_t out_len;
   uint32_t out_flags;
   uint64_t out_u64; // CAS id, or the new value of incr/decr
+  size_t out_count; // records appended to out by the last call
 } lmc_client;
 
 // One record of lmc_mget's output, followed by key and value bytes; each
@@ -85,11 +86,10 @@ memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len);
 
 // lmc_mget fetches n keys, given as one buffer of concatenated keys and
 // their lengths. Each hit is appended to c->out as an lmc_item_rec record;
-// *found counts them. The return code is that of memcached_mget if it
+// out_count counts them. The return code is that of memcached_mget if it
 // failed outright, else the first fetch failure (MEMCACHED_SOME_ERRORS
 // when mget could not reach every server), else MEMCACHED_SUCCESS.
-memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens, size_t n,
-                            size_t *found);
+memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens, size_t n);
 
 // lmc_incr increments (decr=0) or decrements (decr=1); the new value is in
 // out_u64.
@@ -106,12 +106,13 @@ void lmc_delete_multi(lmc_client *c, const char *keys, const size_t *lens, size_
                       memcached_return_t *rcs);
 
 // lmc_stats runs "stats <args>" on every server (args may be NULL) and
-// appends one lmc_str_rec per (server, stat, value) to c->out.
-memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len, size_t *count);
+// appends one lmc_str_rec per (server, stat, value) to c->out; out_count
+// counts them.
+memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len);
 
 // lmc_versions asks every server for its version and appends one
-// lmc_str_rec (server, version, "") per server that answered.
-memcached_return_t lmc_versions(lmc_client *c, size_t *count);
+// lmc_str_rec (server, version, "") per server that answered (out_count).
+memcached_return_t lmc_versions(lmc_client *c);
 
 // lmc_servers appends one lmc_str_rec (server, "", "") per server.
 size_t lmc_servers(lmc_client *c);

@@ -447,7 +447,9 @@ func handleError(memc *C.memcached_st, op, key string, rc C.memcached_return_t) 
 }
 
 // fail builds the error for rc on c, with the server involved where it can
-// be told. Called with c locked.
+// be told. After a timeout or an I/O failure it closes the handle's
+// connections, so that a late reply can never answer a later request.
+// Called with c locked.
 func (c *Client) fail(op, key string, rc C.memcached_return_t) *Error {
 	e := handleError(c.memc, op, key, rc)
 	if key != "" && c.checkKey(op, key) == nil {
@@ -456,6 +458,9 @@ func (c *Client) fail(op, key string, rc C.memcached_return_t) *Error {
 		}
 	} else if isConnectionClass(e.Code) && C.lmc_last_server(c.c) == 1 {
 		e.Server = c.records(1)[0][0]
+	}
+	if C.lmc_is_connection_error(rc) != 0 {
+		C.memcached_quit(c.memc)
 	}
 	return e
 }
@@ -531,9 +536,8 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 		keybuf = append(keybuf, k...)
 		lens[i] = C.size_t(len(k))
 	}
-	var found C.size_t
-	rc := C.lmc_mget(c.c, cbytes(keybuf), &lens[0], C.size_t(len(keys)), &found)
-	items := c.decodeItems(keys, int(found))
+	rc := C.lmc_mget(c.c, cbytes(keybuf), &lens[0], C.size_t(len(keys)))
+	items := c.decodeItems(keys, int(c.c.out_count))
 	if rc != C.MEMCACHED_SUCCESS {
 		return items, c.fail("get_multi", "", rc)
 	}
@@ -648,9 +652,6 @@ func (c *Client) store(op storeOp, it *Item) error {
 // storeError normalises the binary protocol's answers to the ASCII ones:
 // a refused add, replace, append or prepend is ErrNotStored in both.
 func (c *Client) storeError(op storeOp, key string, rc C.memcached_return_t) error {
-	if C.lmc_is_connection_error(rc) != 0 {
-		C.memcached_quit(c.memc)
-	}
 	e := c.fail(storeOpNames[op], key, rc)
 	switch {
 	case op == opAdd && e.Code == ReturnDataExists,
@@ -697,9 +698,6 @@ func (c *Client) Delete(key string) error {
 	rc := C.memcached_delete(c.memc, cstr(key), C.size_t(len(key)), 0)
 	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED || rc == C.MEMCACHED_DELETED {
 		return nil
-	}
-	if C.lmc_is_connection_error(rc) != 0 {
-		C.memcached_quit(c.memc)
 	}
 	return c.fail("delete", key, rc)
 }
@@ -753,9 +751,6 @@ func (c *Client) Touch(key string, seconds int32) error {
 	rc := C.memcached_touch(c.memc, cstr(key), C.size_t(len(key)), C.time_t(seconds))
 	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED {
 		return nil
-	}
-	if C.lmc_is_connection_error(rc) != 0 {
-		C.memcached_quit(c.memc)
 	}
 	return c.fail("touch", key, rc)
 }
@@ -867,9 +862,6 @@ func (c *Client) FlushAll() error {
 	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED {
 		return nil
 	}
-	if C.lmc_is_connection_error(rc) != 0 {
-		C.memcached_quit(c.memc)
-	}
 	return c.fail("flush_all", "", rc)
 }
 
@@ -909,14 +901,13 @@ func (c *Client) stats(op, arg string) (map[string]map[string]string, error) {
 		return nil, err
 	}
 	defer c.mu.Unlock()
-	var count C.size_t
 	var argp *C.char
 	if arg != "" {
 		argp = cstr(arg)
 	}
-	rc := C.lmc_stats(c.c, argp, C.size_t(len(arg)), &count)
+	rc := C.lmc_stats(c.c, argp, C.size_t(len(arg)))
 	out := make(map[string]map[string]string)
-	for _, r := range c.records(int(count)) {
+	for _, r := range c.records(int(c.c.out_count)) {
 		m := out[r[0]]
 		if m == nil {
 			m = make(map[string]string)
@@ -940,10 +931,9 @@ func (c *Client) Version() (map[string]string, error) {
 		return nil, err
 	}
 	defer c.mu.Unlock()
-	var count C.size_t
-	rc := C.lmc_versions(c.c, &count)
-	out := make(map[string]string, int(count))
-	for _, r := range c.records(int(count)) {
+	rc := C.lmc_versions(c.c)
+	out := make(map[string]string, int(c.c.out_count))
+	for _, r := range c.records(int(c.c.out_count)) {
 		out[r[0]] = r[1]
 	}
 	if rc != C.MEMCACHED_SUCCESS {
