@@ -90,8 +90,8 @@ type Error struct {
 	Key string
 	// Server is the "host:port" (or socket path) involved, where known.
 	Server string
-	// Message is libmemcached's last error message for the handle, or a
-	// description of the invalid input.
+	// Message is libmemcached's last error message for the handle (without
+	// its source location), or a description of the invalid input.
 	Message string
 
 	errno int     // memcached_last_error_errno, for ReturnErrno
@@ -111,17 +111,47 @@ func (e *Error) Error() string {
 		b.WriteString(e.Server)
 	}
 	b.WriteString(": ")
-	b.WriteString(e.Code.Description())
+	desc := e.Code.Description()
+	if e.Message != "" && e.Original == e.Code && strings.HasPrefix(e.Message, desc) {
+		// libmemcached's message restates the code with detail:
+		// "CONNECTION FAILURE(Connection refused)".
+		b.WriteString(e.Message)
+		return b.String()
+	}
+	b.WriteString(desc)
 	if e.Original != e.Code {
 		b.WriteString(" (libmemcached: ")
 		b.WriteString(e.Original.Description())
 		b.WriteString(")")
 	}
-	if e.Message != "" && e.Message != e.Code.Description() && e.Message != e.Original.Description() {
+	if e.Code == ReturnDataExists && e.Op == "cas" {
+		b.WriteString(" (CAS conflict: the item changed since it was read)")
+	}
+	if e.Message != "" && e.Message != desc && e.Message != e.Original.Description() {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
 	}
 	return b.String()
+}
+
+// cleanMessage trims libmemcached's last-error text for humans: it drops
+// the handle's address ("(0x55d0c0) "), the source location
+// (" -> ./src/libmemcached/io.cc:145") and the host (returned apart, since
+// the Error has a Server field).
+func cleanMessage(msg string) (text, host string) {
+	if strings.HasPrefix(msg, "(0x") {
+		if i := strings.Index(msg, ") "); i > 0 {
+			msg = msg[i+2:]
+		}
+	}
+	if i := strings.LastIndex(msg, " -> "); i >= 0 {
+		msg = msg[:i]
+	}
+	if i := strings.Index(msg, ",  host: "); i >= 0 {
+		host = strings.TrimSpace(msg[i+len(",  host: "):])
+		msg = msg[:i]
+	}
+	return strings.TrimSpace(msg), host
 }
 
 // Unwrap returns the sentinel for Code, then the per-key errors of a

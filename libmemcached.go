@@ -194,8 +194,8 @@ func New(servers []string, opts ...Option) (*Client, error) {
 
 // NewFromConfig returns a client configured with libmemcached's
 // configuration language, for example
-// "--SERVER=10.0.0.1:11211/?2 --SERVER=10.0.0.2 --BINARY-PROTOCOL
-// --NAMESPACE=app:". A string libmemcached cannot parse returns an error
+// `--SERVER=10.0.0.1:11211/?2 --SERVER=10.0.0.2 --BINARY-PROTOCOL
+// --NAMESPACE="app:"` (values with punctuation need the quotes). A string libmemcached cannot parse returns an error
 // (ErrParseError) carrying libmemcached's parse message. Options apply after
 // the configuration.
 func NewFromConfig(config string, opts ...Option) (*Client, error) {
@@ -440,7 +440,7 @@ func handleError(memc *C.memcached_st, op, key string, rc C.memcached_return_t) 
 	code := ReturnCode(rc)
 	e := &Error{Code: code, Original: code, Op: op, Key: key}
 	if memc != nil && C.memcached_last_error(memc) != C.MEMCACHED_SUCCESS {
-		e.Message = C.GoString(C.memcached_last_error_message(memc))
+		e.Message, e.Server = cleanMessage(C.GoString(C.memcached_last_error_message(memc)))
 		e.errno = int(C.memcached_last_error_errno(memc))
 	}
 	return e
@@ -452,11 +452,11 @@ func handleError(memc *C.memcached_st, op, key string, rc C.memcached_return_t) 
 // Called with c locked.
 func (c *Client) fail(op, key string, rc C.memcached_return_t) *Error {
 	e := handleError(c.memc, op, key, rc)
-	if key != "" && c.checkKey(op, key) == nil {
+	if key != "" && e.Server == "" && c.checkKey(op, key) == nil {
 		if C.lmc_server_for(c.c, cstr(key), C.size_t(len(key))) == C.MEMCACHED_SUCCESS {
 			e.Server = c.records(1)[0][0]
 		}
-	} else if isConnectionClass(e.Code) && C.lmc_last_server(c.c) == 1 {
+	} else if e.Server == "" && isConnectionClass(e.Code) && C.lmc_last_server(c.c) == 1 {
 		e.Server = c.records(1)[0][0]
 	}
 	if C.lmc_is_connection_error(rc) != 0 {
@@ -712,6 +712,10 @@ func (c *Client) Increment(key string, delta uint64) (uint64, error) {
 
 // Decrement subtracts delta from the decimal number stored at key and
 // returns the new value; it stops at 0. Otherwise as Increment.
+//
+// memcached rewrites the number in place, so after a decrement to fewer
+// digits a Get returns it padded with trailing spaces ("9 "): use the value
+// Decrement returns, or trim.
 func (c *Client) Decrement(key string, delta uint64) (uint64, error) {
 	return c.incr("decr", key, delta, 1)
 }

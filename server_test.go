@@ -161,6 +161,16 @@ func sharedServer(t testing.TB) *memcachedServer {
 	return shared
 }
 
+// SharedServerAddr returns the address of the shared test server, for the
+// examples in the external test package; TestMain stops the server.
+func SharedServerAddr() string {
+	sharedOnce.Do(func() { shared, sharedErr = startMemcached() })
+	if sharedErr != nil {
+		panic("starting memcached: " + sharedErr.Error())
+	}
+	return shared.Addr
+}
+
 func TestMain(m *testing.M) {
 	if _, err := memcachedBinary(); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
