@@ -218,7 +218,7 @@ static int lmc_out_str3(lmc_client *c, const char *a, size_t alen, const char *b
     return 0;
   }
   char *p = c->out.data + c->out.len;
-  lmc_str_rec rec = {{(uint32_t) alen, (uint32_t) blen, (uint32_t) dlen}, 0};
+  lmc_str_rec rec = {{(uint32_t) alen, (uint32_t) blen, (uint32_t) dlen}, (int32_t) c->rec_rc};
   memcpy(p, &rec, sizeof rec);
   p += sizeof rec;
   if (alen) memcpy(p, a, alen);
@@ -278,6 +278,11 @@ memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len) {
   c->out_u64 = 0;
   c->result.count = 0;
   memcached_return_t rc = memcached_mget(c->memc, &key, &key_len, 1);
+  if (rc == MEMCACHED_SOME_ERRORS) {
+    // One key, one server: its failure is the whole story.
+    memcached_return_t last = memcached_last_error(c->memc);
+    return last != MEMCACHED_SUCCESS ? last : rc;
+  }
   if (memcached_failed(rc)) {
     return rc;
   }
@@ -403,6 +408,41 @@ static memcached_return_t lmc_stat_cb(const memcached_instance_st *server, const
   return MEMCACHED_SUCCESS;
 }
 
+// lmc_single returns a clone of memc (behaviors, timeouts, credentials)
+// that talks to the one server in, over its own new connection.
+static memcached_st *lmc_single(memcached_st *memc, const memcached_instance_st *in,
+                                memcached_return_t *rc) {
+  memcached_st *one = memcached_clone(NULL, memc);
+  if (one == NULL) {
+    *rc = MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+    return NULL;
+  }
+  memcached_servers_reset(one);
+  const char *host = memcached_server_name(in);
+  if (strcmp(memcached_server_type(in), "SOCKET") == 0) {
+    *rc = memcached_server_add_unix_socket(one, host);
+  } else {
+    *rc = memcached_server_add(one, host, memcached_server_port(in));
+  }
+  if (memcached_failed(*rc)) {
+    memcached_free(one);
+    return NULL;
+  }
+  return one;
+}
+
+// lmc_out_failure appends an error record for server in.
+static void lmc_out_failure(lmc_client *c, const memcached_instance_st *in, memcached_return_t rc,
+                            const memcached_st *from) {
+  const char *msg = "";
+  if (from != NULL && memcached_last_error(from) != MEMCACHED_SUCCESS) {
+    msg = memcached_last_error_message(from);
+  }
+  c->rec_rc = rc;
+  lmc_out_server(c, in, msg, strlen(msg), NULL, 0);
+  c->rec_rc = MEMCACHED_SUCCESS;
+}
+
 memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len) {
   c->out.len = 0;
   c->out_count = 0;
@@ -416,35 +456,78 @@ memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len) {
     arg[args_len] = 0;
     argp = arg;
   }
-  lmc_stat_ctx ctx = {c, 0, 0};
-  memcached_return_t rc = memcached_stat_execute(c->memc, argp, lmc_stat_cb, &ctx);
-  c->out_count = ctx.count;
-  if (ctx.oom) {
-    return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+  memcached_return_t worst = MEMCACHED_SUCCESS;
+  uint32_t n = memcached_server_count(c->memc);
+  for (uint32_t i = 0; i < n; i++) {
+    const memcached_instance_st *in = memcached_server_instance_by_position(c->memc, i);
+    if (in == NULL) {
+      continue;
+    }
+    memcached_return_t rc;
+    memcached_st *one = lmc_single(c->memc, in, &rc);
+    if (one != NULL) {
+      lmc_stat_ctx ctx = {c, 0, 0};
+      rc = memcached_stat_execute(one, argp, lmc_stat_cb, &ctx);
+      c->out_count += ctx.count;
+      if (ctx.oom) {
+        rc = MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+      } else if (rc == MEMCACHED_SUCCESS && memcached_last_error(one) != MEMCACHED_SUCCESS) {
+        rc = memcached_last_error(one); // memcached_server_execute drops it
+      }
+    }
+    if (memcached_failed(rc)) {
+      lmc_out_failure(c, in, rc, one);
+      c->out_count++;
+      worst = rc;
+    }
+    if (one != NULL) {
+      memcached_free(one);
+    }
   }
-  return rc;
+  return worst;
 }
 
 memcached_return_t lmc_versions(lmc_client *c) {
   c->out.len = 0;
   c->out_count = 0;
-  memcached_return_t rc = memcached_version(c->memc);
+  memcached_return_t worst = MEMCACHED_SUCCESS;
   uint32_t n = memcached_server_count(c->memc);
   for (uint32_t i = 0; i < n; i++) {
     const memcached_instance_st *in = memcached_server_instance_by_position(c->memc, i);
-    if (in == NULL || memcached_server_major_version(in) == UINT8_MAX) {
+    if (in == NULL) {
       continue;
     }
-    char v[32];
-    int vn = snprintf(v, sizeof v, "%u.%u.%u", (unsigned) memcached_server_major_version(in),
-                      (unsigned) memcached_server_minor_version(in),
-                      (unsigned) memcached_server_micro_version(in));
-    if (!lmc_out_server(c, in, v, (size_t) vn, NULL, 0)) {
-      return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+    memcached_return_t rc;
+    memcached_st *one = lmc_single(c->memc, in, &rc);
+    if (one != NULL) {
+      rc = memcached_version(one);
+      const memcached_instance_st *o = memcached_server_instance_by_position(one, 0);
+      if (rc == MEMCACHED_SUCCESS && o != NULL && memcached_server_major_version(o) != UINT8_MAX) {
+        char v[32];
+        int vn = snprintf(v, sizeof v, "%u.%u.%u", (unsigned) memcached_server_major_version(o),
+                          (unsigned) memcached_server_minor_version(o),
+                          (unsigned) memcached_server_micro_version(o));
+        lmc_out_server(c, in, v, (size_t) vn, NULL, 0);
+        c->out_count++;
+      } else {
+        if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_SOME_ERRORS) {
+          rc = memcached_last_error(one);
+          if (rc == MEMCACHED_SUCCESS) {
+            rc = MEMCACHED_FAILURE;
+          }
+        }
+        lmc_out_failure(c, in, rc, one);
+        c->out_count++;
+        worst = rc;
+      }
+      memcached_free(one);
+    } else {
+      lmc_out_failure(c, in, rc, NULL);
+      c->out_count++;
+      worst = rc;
     }
-    c->out_count++;
   }
-  return rc;
+  return worst;
 }
 
 size_t lmc_servers(lmc_client *c) {

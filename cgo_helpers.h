@@ -37,6 +37,7 @@ typedef struct lmc_client {
   uint32_t out_flags;
   uint64_t out_u64; // CAS id, or the new value of incr/decr
   size_t out_count; // records appended to out by the last call
+  memcached_return_t rec_rc; // rc stamped on records being appended
 } lmc_client;
 
 // One record of lmc_mget's output, followed by key and value bytes; each
@@ -49,10 +50,12 @@ typedef struct lmc_item_rec {
 } lmc_item_rec;
 
 // One record of string triples (server, key, value) for stats, versions
-// and server lists, followed by the bytes of the three strings.
+// and server lists, followed by the bytes of the three strings. rc is
+// MEMCACHED_SUCCESS for data; a server that failed gets one record with its
+// code in rc and (server, libmemcached's message, "").
 typedef struct lmc_str_rec {
   uint32_t len[3];
-  uint32_t pad;
+  int32_t rc;
 } lmc_str_rec;
 
 // An item for lmc_set_multi.
@@ -106,12 +109,15 @@ void lmc_delete_multi(lmc_client *c, const char *keys, const size_t *lens, size_
                       memcached_return_t *rcs);
 
 // lmc_stats runs "stats <args>" on every server (args may be NULL) and
-// appends one lmc_str_rec per (server, stat, value) to c->out; out_count
-// counts them.
+// appends one lmc_str_rec per (server, stat, value) to c->out, or one error
+// record per server that failed; out_count counts the records. Each server
+// is asked through a fresh single-server clone of the handle, because
+// memcached_stat_execute drops per-server errors and trusts cached versions.
 memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len);
 
-// lmc_versions asks every server for its version and appends one
-// lmc_str_rec (server, version, "") per server that answered (out_count).
+// lmc_versions asks every server for its version, over a fresh connection
+// (a real round trip: memcached_version caches versions), and appends one
+// lmc_str_rec (server, version, "") per server, or an error record.
 memcached_return_t lmc_versions(lmc_client *c);
 
 // lmc_servers appends one lmc_str_rec (server, "", "") per server.

@@ -190,6 +190,9 @@ func (e *Error) Timeout() bool {
 // server could not be reached, timed out, failed mid-exchange, or is marked
 // dead for now. Retrying later, or on another server, may succeed.
 func (e *Error) Temporary() bool {
+	if e.Code == ReturnNoServers && (e.Op == "new" || e.Op == "new_pool") {
+		return false // an empty server list is a configuration error
+	}
 	if isConnectionClass(e.Code) {
 		return true
 	}

@@ -78,7 +78,6 @@ type Client struct {
 	binary   bool            // binary protocol: keys may hold any bytes
 	nsLen    int             // namespace length, counted against MaxKeyLength
 	counting bool            // C allocations go through the counting allocator
-	sasl     bool            // SASL auth data set on memc (freed on Close)
 	pool     *Pool           // the Pool this client was acquired from, if any
 	slot     *Client         // for a client from Pool.Acquire: the pool's slot it borrows
 }
@@ -94,6 +93,7 @@ type options struct {
 	sasl      bool
 	namespace *string
 	counting  bool
+	clone     bool // the handle is a clone: it already has its settings
 }
 
 // WithBinaryProtocol makes the client speak memcached's binary protocol
@@ -257,10 +257,17 @@ func newClient(memc, root *C.memcached_st, o *options) (*Client, error) {
 // configure applies the options to a new handle and reads back the state
 // the Go side caches (protocol, namespace length).
 func (c *Client) configure(o *options) error {
-	// CAS support is on by default, so Get and GetMulti fill CasID in both
-	// protocols; WithBehavior(BehaviorSupportCAS, 0) turns it off.
-	if err := c.setBehavior(BehaviorSupportCAS, 1); err != nil {
-		return err
+	if !o.clone {
+		// Defaults that differ from libmemcached's (and pylibmc's): CAS
+		// support, so Get and GetMulti fill CasID in both protocols, and
+		// TCP_NODELAY, without which every binary-protocol miss waits out
+		// the peer's delayed ACK (about 40 ms). Options can turn them off.
+		if err := c.setBehavior(BehaviorSupportCAS, 1); err != nil {
+			return err
+		}
+		if err := c.setBehavior(BehaviorTCPNoDelay, 1); err != nil {
+			return err
+		}
 	}
 	if o.binary {
 		if err := c.setBehavior(BehaviorBinaryProtocol, 1); err != nil {
@@ -288,7 +295,6 @@ func (c *Client) configure(o *options) error {
 		if rc != C.MEMCACHED_SUCCESS {
 			return handleError(c.memc, "new", "", rc)
 		}
-		c.sasl = true
 	}
 	c.syncState()
 	return nil
@@ -353,9 +359,6 @@ func (c *Client) free() {
 	C.lmc_client_free(c.c)
 	c.c = nil
 	if c.memc != nil {
-		if c.sasl {
-			C.memcached_destroy_sasl_auth_data(c.memc)
-		}
 		C.memcached_free(c.memc)
 		c.memc = nil
 	}
@@ -452,12 +455,21 @@ func handleError(memc *C.memcached_st, op, key string, rc C.memcached_return_t) 
 // Called with c locked.
 func (c *Client) fail(op, key string, rc C.memcached_return_t) *Error {
 	e := handleError(c.memc, op, key, rc)
+	if rc == C.MEMCACHED_SOME_ERRORS {
+		// A multi-server call: the last error says what went wrong.
+		if last := C.memcached_last_error(c.memc); last != C.MEMCACHED_SUCCESS && last != C.MEMCACHED_SOME_ERRORS {
+			cause := handleError(c.memc, op, "", last)
+			e.errs = append(e.errs, cause)
+			e.Message = cause.Message
+			rc = last
+		}
+	}
 	if key != "" && e.Server == "" && c.checkKey(op, key) == nil {
 		if C.lmc_server_for(c.c, cstr(key), C.size_t(len(key))) == C.MEMCACHED_SUCCESS {
-			e.Server = c.records(1)[0][0]
+			e.Server = c.records(1)[0].s[0]
 		}
 	} else if e.Server == "" && isConnectionClass(e.Code) && C.lmc_last_server(c.c) == 1 {
-		e.Server = c.records(1)[0][0]
+		e.Server = c.records(1)[0].s[0]
 	}
 	if C.lmc_is_connection_error(rc) != 0 {
 		C.memcached_quit(c.memc)
@@ -465,24 +477,56 @@ func (c *Client) fail(op, key string, rc C.memcached_return_t) *Error {
 	return e
 }
 
+// strRec is one lmc_str_rec: three strings, and the code of a server that
+// failed (ReturnSuccess for data).
+type strRec struct {
+	s  [3]string
+	rc ReturnCode
+}
+
 // records decodes n lmc_str_rec records from the client's output buffer.
-func (c *Client) records(n int) [][3]string {
-	out := make([][3]string, 0, n)
+func (c *Client) records(n int) []strRec {
+	out := make([]strRec, 0, n)
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(c.c.out.data)), int(c.c.out.len))
 	hdr := int(unsafe.Sizeof(C.lmc_str_rec{}))
 	for off := 0; off < len(buf) && len(out) < n; {
 		rec := (*C.lmc_str_rec)(unsafe.Pointer(&buf[off]))
 		p := off + hdr
-		var r [3]string
+		r := strRec{rc: ReturnCode(rec.rc)}
 		for i := 0; i < 3; i++ {
 			l := int(rec.len[i])
-			r[i] = string(buf[p : p+l])
+			r.s[i] = string(buf[p : p+l])
 			p += l
 		}
 		out = append(out, r)
 		off += (p - off + 7) &^ 7
 	}
 	return out
+}
+
+// serverErrors turns the error records of a per-server call into one
+// error: the server's own when one failed, else ErrSomeErrors wrapping
+// each.
+func serverErrors(op string, recs []strRec) error {
+	var errs []error
+	for _, r := range recs {
+		if r.rc == ReturnSuccess {
+			continue
+		}
+		msg, _ := cleanMessage(r.s[1])
+		errs = append(errs, &Error{Code: r.rc, Original: r.rc, Op: op, Server: r.s[0], Message: msg})
+	}
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return &Error{
+		Code: ReturnSomeErrors, Original: ReturnSomeErrors, Op: op,
+		Message: fmt.Sprintf("%d servers failed; first: %v", len(errs), errs[0]),
+		errs:    errs,
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -734,7 +778,14 @@ func (c *Client) incr(op, key string, delta uint64, decr C.int) (uint64, error) 
 	}
 	rc := C.lmc_incr(c.c, cstr(key), C.size_t(len(key)), C.uint32_t(delta), decr)
 	if rc != C.MEMCACHED_SUCCESS && rc != C.MEMCACHED_BUFFERED {
-		return 0, c.fail(op, key, rc)
+		e := c.fail(op, key, rc)
+		if c.binary && e.Code == ReturnUnknownReadFailure && e.errno == 0 {
+			// libmemcached does not map the binary protocol's "non-numeric
+			// value" status (0x06); ASCII reports it as CLIENT_ERROR.
+			e.Code = ReturnClientError
+			e.Message = "cannot increment or decrement a non-numeric value"
+		}
+		return 0, e
 	}
 	return uint64(c.c.out_u64), nil
 }
@@ -872,10 +923,11 @@ func (c *Client) FlushAll() error {
 // ---------------------------------------------------------------------------
 // Servers
 
-// Ping makes one round trip to every server ("stats settings") and returns
-// an error if any of them does not answer.
+// Ping asks every server for its version over a fresh connection (with
+// the client's timeouts and credentials) and returns an error if any of
+// them does not answer; the error names the server.
 func (c *Client) Ping() error {
-	_, err := c.stats("ping", "settings")
+	_, err := c.versions("ping")
 	return err
 }
 
@@ -910,38 +962,53 @@ func (c *Client) stats(op, arg string) (map[string]map[string]string, error) {
 		argp = cstr(arg)
 	}
 	rc := C.lmc_stats(c.c, argp, C.size_t(len(arg)))
+	recs := c.records(int(c.c.out_count))
 	out := make(map[string]map[string]string)
-	for _, r := range c.records(int(c.c.out_count)) {
-		m := out[r[0]]
+	for _, r := range recs {
+		if r.rc != ReturnSuccess {
+			continue
+		}
+		m := out[r.s[0]]
 		if m == nil {
 			m = make(map[string]string)
-			out[r[0]] = m
+			out[r.s[0]] = m
 		}
-		m[r[1]] = r[2]
+		m[r.s[1]] = r.s[2]
+	}
+	if err := serverErrors(op, recs); err != nil {
+		return out, err
 	}
 	if rc != C.MEMCACHED_SUCCESS {
 		return out, c.fail(op, "", rc)
 	}
-	if len(out) == 0 && op == "ping" {
-		return nil, &Error{Code: ReturnNoServers, Original: ReturnNoServers, Op: op, Message: "no server answered"}
-	}
 	return out, nil
 }
 
-// Version returns each server's version: "host:port" -> "1.6.18". If a
-// server fails, the others' versions are returned together with the error.
+// Version returns each server's version: "host:port" -> "1.6.18", asked
+// over a fresh connection to each. If a server fails, the others' versions
+// are returned together with the error.
 func (c *Client) Version() (map[string]string, error) {
-	if err := c.lock("version"); err != nil {
+	return c.versions("version")
+}
+
+func (c *Client) versions(op string) (map[string]string, error) {
+	if err := c.lock(op); err != nil {
 		return nil, err
 	}
 	defer c.mu.Unlock()
 	rc := C.lmc_versions(c.c)
-	out := make(map[string]string, int(c.c.out_count))
-	for _, r := range c.records(int(c.c.out_count)) {
-		out[r[0]] = r[1]
+	recs := c.records(int(c.c.out_count))
+	out := make(map[string]string, len(recs))
+	for _, r := range recs {
+		if r.rc == ReturnSuccess {
+			out[r.s[0]] = r.s[1]
+		}
+	}
+	if err := serverErrors(op, recs); err != nil {
+		return out, err
 	}
 	if rc != C.MEMCACHED_SUCCESS {
-		return out, c.fail("version", "", rc)
+		return out, c.fail(op, "", rc)
 	}
 	return out, nil
 }
@@ -956,7 +1023,7 @@ func (c *Client) Servers() []string {
 	n := C.lmc_servers(c.c)
 	out := make([]string, 0, int(n))
 	for _, r := range c.records(int(n)) {
-		out = append(out, r[0])
+		out = append(out, r.s[0])
 	}
 	return out
 }
@@ -975,7 +1042,7 @@ func (c *Client) ServerFor(key string) (string, error) {
 	if rc != C.MEMCACHED_SUCCESS {
 		return "", handleError(c.memc, "server_for", key, rc)
 	}
-	return c.records(1)[0][0], nil
+	return c.records(1)[0].s[0], nil
 }
 
 // DisconnectAll closes every connection of the client (memcached_quit); the
@@ -999,7 +1066,7 @@ func (c *Client) Clone() (*Client, error) {
 	if memc == nil {
 		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "clone"}
 	}
-	return newClient(memc, memc, &options{counting: c.counting})
+	return newClient(memc, memc, &options{counting: c.counting, clone: true})
 }
 
 // ---------------------------------------------------------------------------
