@@ -2,11 +2,13 @@ package libmemcached
 
 /*
 #include <libmemcached-1.0/memcached.h>
+#include "cgo_helpers.h"
 */
 import "C"
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strings"
@@ -98,8 +100,8 @@ func (c *Client) SetBehavior(b Behavior, value uint64) error {
 
 // setBehavior sets b on c's handle; c is locked or not yet shared.
 func (c *Client) setBehavior(b Behavior, value uint64) error {
-	if b < 0 || b >= behaviorMax {
-		return inputError("set_behavior", "", ReturnInvalidArguments, fmt.Sprintf("unknown behavior %d", b))
+	if err := checkBehaviorValue("set_behavior", b, value); err != nil {
+		return err
 	}
 	rc := C.memcached_behavior_set(c.memc, C.memcached_behavior_t(b), C.uint64_t(value))
 	if rc != C.MEMCACHED_SUCCESS {
@@ -111,6 +113,44 @@ func (c *Client) setBehavior(b Behavior, value uint64) error {
 	}
 	if b == BehaviorBinaryProtocol {
 		c.binary = value != 0
+	}
+	return nil
+}
+
+// behaviorMaxima are the largest values libmemcached stores without
+// wrapping: it keeps these behaviors in 32-bit fields, and a larger value
+// would silently become another one (2^32+5 ms of connect timeout becomes
+// 5 ms). Unlisted behaviors are flags; any value is true or false.
+var behaviorMaxima = map[Behavior]uint64{
+	BehaviorConnectTimeout:      math.MaxInt32,
+	BehaviorPollTimeout:         math.MaxInt32,
+	BehaviorSndTimeout:          math.MaxInt32,
+	BehaviorRcvTimeout:          math.MaxInt32,
+	BehaviorRetryTimeout:        math.MaxInt32,
+	BehaviorDeadTimeout:         math.MaxInt32,
+	BehaviorSocketSendSize:      math.MaxInt32,
+	BehaviorSocketRecvSize:      math.MaxInt32,
+	BehaviorHash:                math.MaxInt32,
+	BehaviorKetamaHash:          math.MaxInt32,
+	BehaviorDistribution:        math.MaxInt32,
+	BehaviorNumberOfReplicas:    math.MaxUint32,
+	BehaviorIOMsgWatermark:      math.MaxUint32,
+	BehaviorIOBytesWatermark:    math.MaxUint32,
+	BehaviorIOKeyPrefetch:       math.MaxUint32,
+	BehaviorServerFailureLimit:  math.MaxUint32,
+	BehaviorServerTimeoutLimit:  math.MaxUint32,
+	BehaviorRemoveFailedServers: math.MaxUint32,
+	BehaviorTCPKeepidle:         math.MaxUint32,
+}
+
+// checkBehaviorValue refuses unknown behaviors and values libmemcached
+// would wrap.
+func checkBehaviorValue(op string, b Behavior, value uint64) error {
+	if b < 0 || b >= behaviorMax {
+		return inputError(op, "", ReturnInvalidArguments, fmt.Sprintf("unknown behavior %d", b))
+	}
+	if max, ok := behaviorMaxima[b]; ok && value > max {
+		return inputError(op, "", ReturnInvalidArguments, fmt.Sprintf("behavior %d: %d is larger than libmemcached keeps (at most %d)", b, value, max))
 	}
 	return nil
 }
@@ -128,7 +168,7 @@ func behaviorGet(memc *C.memcached_st, b Behavior) (uint64, error) {
 	if b < 0 || b >= behaviorMax {
 		return 0, inputError("behavior", "", ReturnInvalidArguments, fmt.Sprintf("unknown behavior %d", b))
 	}
-	return uint64(C.memcached_behavior_get(memc, C.memcached_behavior_t(b))), nil
+	return uint64(C.lmc_behavior_get(memc, C.memcached_behavior_t(b))), nil
 }
 
 // SetBehaviors sets behaviors by pylibmc's names (see BehaviorNames), in
@@ -198,6 +238,10 @@ func resolveBehaviors(m map[string]any) ([]behaviorSetting, error) {
 		}
 		value, err := behaviorValue(nb, v)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkBehaviorValue("set_behaviors", nb.b, value); err != nil {
+			err.(*Error).Key = nb.name
 			return nil, err
 		}
 		out = append(out, behaviorSetting{nb.name, nb.b, value})
@@ -299,7 +343,7 @@ func (c *Client) Behaviors() map[string]any {
 func behaviorsOf(memc *C.memcached_st) map[string]any {
 	out := make(map[string]any, len(pylibmcBehaviors))
 	for _, nb := range pylibmcBehaviors {
-		v := uint64(C.memcached_behavior_get(memc, C.memcached_behavior_t(nb.b)))
+		v := uint64(C.lmc_behavior_get(memc, C.memcached_behavior_t(nb.b)))
 		switch nb.b {
 		case BehaviorHash:
 			out[nb.name] = nameOf(Hashers, Hash(v), v)

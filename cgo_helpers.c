@@ -571,3 +571,13 @@ lmc_fetched lmc_pool_fetch(memcached_pool_st *pool) {
   f.memc = memcached_pool_fetch(pool, NULL, &f.rc);
   return f;
 }
+
+uint64_t lmc_behavior_get(memcached_st *memc, memcached_behavior_t flag) {
+  if (flag == MEMCACHED_BEHAVIOR_SOCKET_SEND_SIZE) {
+    return memc->send_size < 0 ? 0 : (uint64_t) memc->send_size;
+  }
+  if (flag == MEMCACHED_BEHAVIOR_SOCKET_RECV_SIZE) {
+    return memc->recv_size < 0 ? 0 : (uint64_t) memc->recv_size;
+  }
+  return memcached_behavior_get(memc, flag);
+}

@@ -134,6 +134,11 @@ size_t lmc_last_server(lmc_client *c);
 // reset before reuse (a late reply must never answer a later request).
 int lmc_is_connection_error(memcached_return_t rc);
 
+// lmc_behavior_get is memcached_behavior_get without its side effect: for
+// an unset socket send or receive size libmemcached connects to the first
+// server to read the OS's buffer size; this reports 0 ("the OS default").
+uint64_t lmc_behavior_get(memcached_st *memc, memcached_behavior_t flag);
+
 // lmc_pool_fetch takes a free handle from the pool without waiting (the Go
 // side waits, so no goroutine ever blocks inside C for a handle). memc is
 // NULL when none could be had, even when rc says success (a failed grow).

@@ -384,8 +384,8 @@ func (p *Pool) SetBehavior(b Behavior, value uint64) error {
 }
 
 func (p *Pool) setBehavior(op string, b Behavior, value uint64) error {
-	if b < 0 || b >= behaviorMax {
-		return inputError(op, "", ReturnInvalidArguments, fmt.Sprintf("unknown behavior %d", b))
+	if err := checkBehaviorValue(op, b, value); err != nil {
+		return err
 	}
 	rc := C.memcached_pool_behavior_set(p.cpool, C.memcached_behavior_t(b), C.uint64_t(value))
 	if rc != C.MEMCACHED_SUCCESS {
