@@ -443,19 +443,17 @@ static void lmc_out_failure(lmc_client *c, const memcached_instance_st *in, memc
   c->rec_rc = MEMCACHED_SUCCESS;
 }
 
-memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len) {
+// lmc_per_server_fn asks one server (through one, a single-server clone)
+// and appends its records; it returns the server's code.
+typedef memcached_return_t (*lmc_per_server_fn)(lmc_client *c, memcached_st *one,
+                                                const memcached_instance_st *in, const void *arg);
+
+// lmc_each_server runs fn for every server of the handle, each over a
+// fresh single-server clone, and appends an error record for each server
+// that failed. It returns the last failure, or MEMCACHED_SUCCESS.
+static memcached_return_t lmc_each_server(lmc_client *c, lmc_per_server_fn fn, const void *arg) {
   c->out.len = 0;
   c->out_count = 0;
-  char arg[256];
-  const char *argp = NULL;
-  if (args != NULL && args_len > 0) {
-    if (args_len >= sizeof arg) {
-      return MEMCACHED_INVALID_ARGUMENTS;
-    }
-    memcpy(arg, args, args_len);
-    arg[args_len] = 0;
-    argp = arg;
-  }
   memcached_return_t worst = MEMCACHED_SUCCESS;
   uint32_t n = memcached_server_count(c->memc);
   for (uint32_t i = 0; i < n; i++) {
@@ -466,13 +464,10 @@ memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len) {
     memcached_return_t rc;
     memcached_st *one = lmc_single(c->memc, in, &rc);
     if (one != NULL) {
-      lmc_stat_ctx ctx = {c, 0, 0};
-      rc = memcached_stat_execute(one, argp, lmc_stat_cb, &ctx);
-      c->out_count += ctx.count;
-      if (ctx.oom) {
-        rc = MEMCACHED_MEMORY_ALLOCATION_FAILURE;
-      } else if (rc == MEMCACHED_SUCCESS && memcached_last_error(one) != MEMCACHED_SUCCESS) {
-        rc = memcached_last_error(one); // memcached_server_execute drops it
+      rc = fn(c, one, in, arg);
+      if (memcached_failed(rc) && (rc == MEMCACHED_SOME_ERRORS || rc == MEMCACHED_FAILURE)
+          && memcached_last_error(one) != MEMCACHED_SUCCESS) {
+        rc = memcached_last_error(one); // the server's own failure
       }
     }
     if (memcached_failed(rc)) {
@@ -487,47 +482,56 @@ memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len) {
   return worst;
 }
 
-memcached_return_t lmc_versions(lmc_client *c) {
-  c->out.len = 0;
-  c->out_count = 0;
-  memcached_return_t worst = MEMCACHED_SUCCESS;
-  uint32_t n = memcached_server_count(c->memc);
-  for (uint32_t i = 0; i < n; i++) {
-    const memcached_instance_st *in = memcached_server_instance_by_position(c->memc, i);
-    if (in == NULL) {
-      continue;
-    }
-    memcached_return_t rc;
-    memcached_st *one = lmc_single(c->memc, in, &rc);
-    if (one != NULL) {
-      rc = memcached_version(one);
-      const memcached_instance_st *o = memcached_server_instance_by_position(one, 0);
-      if (rc == MEMCACHED_SUCCESS && o != NULL && memcached_server_major_version(o) != UINT8_MAX) {
-        char v[32];
-        int vn = snprintf(v, sizeof v, "%u.%u.%u", (unsigned) memcached_server_major_version(o),
-                          (unsigned) memcached_server_minor_version(o),
-                          (unsigned) memcached_server_micro_version(o));
-        lmc_out_server(c, in, v, (size_t) vn, NULL, 0);
-        c->out_count++;
-      } else {
-        if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_SOME_ERRORS) {
-          rc = memcached_last_error(one);
-          if (rc == MEMCACHED_SUCCESS) {
-            rc = MEMCACHED_FAILURE;
-          }
-        }
-        lmc_out_failure(c, in, rc, one);
-        c->out_count++;
-        worst = rc;
-      }
-      memcached_free(one);
-    } else {
-      lmc_out_failure(c, in, rc, NULL);
-      c->out_count++;
-      worst = rc;
-    }
+static memcached_return_t lmc_stats_one(lmc_client *c, memcached_st *one,
+                                        const memcached_instance_st *in, const void *arg) {
+  (void) in;
+  lmc_stat_ctx ctx = {c, 0, 0};
+  memcached_return_t rc = memcached_stat_execute(one, arg, lmc_stat_cb, &ctx);
+  c->out_count += ctx.count;
+  if (ctx.oom) {
+    return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
   }
-  return worst;
+  if (rc == MEMCACHED_SUCCESS && memcached_last_error(one) != MEMCACHED_SUCCESS) {
+    return memcached_last_error(one); // memcached_server_execute drops it
+  }
+  return rc;
+}
+
+memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len) {
+  char arg[256];
+  const char *argp = NULL;
+  if (args != NULL && args_len > 0) {
+    if (args_len >= sizeof arg) {
+      return MEMCACHED_INVALID_ARGUMENTS;
+    }
+    memcpy(arg, args, args_len);
+    arg[args_len] = 0;
+    argp = arg;
+  }
+  return lmc_each_server(c, lmc_stats_one, argp);
+}
+
+static memcached_return_t lmc_version_one(lmc_client *c, memcached_st *one,
+                                          const memcached_instance_st *in, const void *arg) {
+  (void) arg;
+  memcached_return_t rc = memcached_version(one);
+  const memcached_instance_st *o = memcached_server_instance_by_position(one, 0);
+  if (rc != MEMCACHED_SUCCESS || o == NULL || memcached_server_major_version(o) == UINT8_MAX) {
+    return rc == MEMCACHED_SUCCESS ? MEMCACHED_FAILURE : rc;
+  }
+  char v[32];
+  int vn = snprintf(v, sizeof v, "%u.%u.%u", (unsigned) memcached_server_major_version(o),
+                    (unsigned) memcached_server_minor_version(o),
+                    (unsigned) memcached_server_micro_version(o));
+  if (!lmc_out_server(c, in, v, (size_t) vn, NULL, 0)) {
+    return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+  }
+  c->out_count++;
+  return MEMCACHED_SUCCESS;
+}
+
+memcached_return_t lmc_versions(lmc_client *c) {
+  return lmc_each_server(c, lmc_version_one, NULL);
 }
 
 size_t lmc_servers(lmc_client *c) {

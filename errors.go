@@ -33,6 +33,7 @@ var ErrClosed = errors.New("libmemcached: client is closed")
 // comparable value per return code, so errors.Is matches by code.
 type codeError ReturnCode
 
+// Error returns "libmemcached: " and libmemcached's description of the code.
 func (e codeError) Error() string {
 	return "libmemcached: " + ReturnCode(e).Description()
 }
@@ -98,6 +99,8 @@ type Error struct {
 	errs  []error // per-key failures of a multi-key operation
 }
 
+// Error describes the failure: the operation, key, server, libmemcached's
+// description of the code and its message.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("libmemcached: ")

@@ -953,35 +953,25 @@ func (c *Client) StatsArg(arg string) (map[string]map[string]string, error) {
 }
 
 func (c *Client) stats(op, arg string) (map[string]map[string]string, error) {
-	if err := c.lock(op); err != nil {
-		return nil, err
-	}
-	defer c.mu.Unlock()
 	var argp *C.char
 	if arg != "" {
 		argp = cstr(arg)
 	}
-	rc := C.lmc_stats(c.c, argp, C.size_t(len(arg)))
-	recs := c.records(int(c.c.out_count))
 	out := make(map[string]map[string]string)
-	for _, r := range recs {
-		if r.rc != ReturnSuccess {
-			continue
-		}
+	err := c.perServer(op, func() C.memcached_return_t {
+		return C.lmc_stats(c.c, argp, C.size_t(len(arg)))
+	}, func(r strRec) {
 		m := out[r.s[0]]
 		if m == nil {
 			m = make(map[string]string)
 			out[r.s[0]] = m
 		}
 		m[r.s[1]] = r.s[2]
+	})
+	if err == ErrClosed {
+		return nil, err
 	}
-	if err := serverErrors(op, recs); err != nil {
-		return out, err
-	}
-	if rc != C.MEMCACHED_SUCCESS {
-		return out, c.fail(op, "", rc)
-	}
-	return out, nil
+	return out, err
 }
 
 // Version returns each server's version: "host:port" -> "1.6.18", asked
@@ -992,25 +982,36 @@ func (c *Client) Version() (map[string]string, error) {
 }
 
 func (c *Client) versions(op string) (map[string]string, error) {
-	if err := c.lock(op); err != nil {
+	out := make(map[string]string)
+	err := c.perServer(op, func() C.memcached_return_t { return C.lmc_versions(c.c) },
+		func(r strRec) { out[r.s[0]] = r.s[1] })
+	if err == ErrClosed {
 		return nil, err
 	}
+	return out, err
+}
+
+// perServer runs one of the per-server C helpers, hands each data record
+// to add, and returns the failed servers' errors.
+func (c *Client) perServer(op string, call func() C.memcached_return_t, add func(strRec)) error {
+	if err := c.lock(op); err != nil {
+		return err
+	}
 	defer c.mu.Unlock()
-	rc := C.lmc_versions(c.c)
+	rc := call()
 	recs := c.records(int(c.c.out_count))
-	out := make(map[string]string, len(recs))
 	for _, r := range recs {
 		if r.rc == ReturnSuccess {
-			out[r.s[0]] = r.s[1]
+			add(r)
 		}
 	}
 	if err := serverErrors(op, recs); err != nil {
-		return out, err
+		return err
 	}
 	if rc != C.MEMCACHED_SUCCESS {
-		return out, c.fail(op, "", rc)
+		return c.fail(op, "", rc)
 	}
-	return out, nil
+	return nil
 }
 
 // Servers returns the client's servers as "host:port" (or socket path), in
@@ -1079,6 +1080,8 @@ type serverSpec struct {
 	socket bool
 }
 
+// String formats the server as libmemcached names it: "host:port",
+// "[v6]:port", or the socket path.
 func (s serverSpec) String() string {
 	if s.socket {
 		return s.host

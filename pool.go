@@ -10,6 +10,7 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 )
 
@@ -40,8 +41,8 @@ type Pool struct {
 // opts as New does. Handles are created as they are first needed; like New,
 // NewPool does not connect.
 func NewPool(servers []string, size int, opts ...Option) (*Pool, error) {
-	if size <= 0 {
-		return nil, inputError("new_pool", "", ReturnInvalidArguments, fmt.Sprintf("pool size %d: it must be at least 1", size))
+	if err := checkPoolSize(size); err != nil {
+		return nil, err
 	}
 	master, err := New(servers, opts...)
 	if err != nil {
@@ -53,14 +54,21 @@ func NewPool(servers []string, size int, opts ...Option) (*Pool, error) {
 // NewPoolFromConfig is NewPool with libmemcached's configuration language,
 // as NewFromConfig.
 func NewPoolFromConfig(config string, size int, opts ...Option) (*Pool, error) {
-	if size <= 0 {
-		return nil, inputError("new_pool", "", ReturnInvalidArguments, fmt.Sprintf("pool size %d: it must be at least 1", size))
+	if err := checkPoolSize(size); err != nil {
+		return nil, err
 	}
 	master, err := NewFromConfig(config, opts...)
 	if err != nil {
 		return nil, err
 	}
 	return newPool(master, size)
+}
+
+func checkPoolSize(size int) error {
+	if size <= 0 || uint64(size) > math.MaxUint32 {
+		return inputError("new_pool", "", ReturnInvalidArguments, fmt.Sprintf("pool size %d: it must be from 1 to %d", size, uint32(math.MaxUint32)))
+	}
+	return nil
 }
 
 func newPool(master *Client, size int) (*Pool, error) {

@@ -43,6 +43,7 @@ func main() {
 // usageError is a bad command line: exit status 2.
 type usageError struct{ msg string }
 
+// Error returns the usage message.
 func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error {
