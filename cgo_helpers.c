@@ -354,6 +354,12 @@ memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens,
     c->out_count++;
   }
   if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND || rc == MEMCACHED_SUCCESS) {
+    // memcached_mget skips a server it cannot connect to (its keys would
+    // read as misses) and still reports success when another server
+    // answered; the failure is left as the handle's error for this query.
+    if (mrc == MEMCACHED_SUCCESS && memcached_last_error(c->memc) != MEMCACHED_SUCCESS) {
+      return MEMCACHED_SOME_ERRORS;
+    }
     return mrc;
   }
   return rc;
@@ -548,25 +554,33 @@ size_t lmc_servers(lmc_client *c) {
 }
 
 memcached_return_t lmc_server_for(lmc_client *c, const char *key, size_t key_len) {
-  c->out.len = 0;
+  c->server_len = 0;
   memcached_return_t rc = MEMCACHED_SUCCESS;
   const memcached_instance_st *in = memcached_server_by_key(c->memc, key, key_len, &rc);
   if (in == NULL) {
     return memcached_failed(rc) ? rc : MEMCACHED_NO_SERVERS;
   }
-  if (!lmc_out_server(c, in, NULL, 0, NULL, 0)) {
-    return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
-  }
+  c->server_len = lmc_server_name(in, c->server, sizeof c->server);
   return MEMCACHED_SUCCESS;
 }
 
-size_t lmc_last_server(lmc_client *c) {
-  c->out.len = 0;
+memcached_return_t lmc_key_server_error(lmc_client *c, const char *key, size_t key_len) {
+  memcached_return_t rc = MEMCACHED_SUCCESS;
+  const memcached_instance_st *in = memcached_server_by_key(c->memc, key, key_len, &rc);
+  if (in == NULL) {
+    return memcached_failed(rc) ? rc : MEMCACHED_NO_SERVERS;
+  }
+  return memcached_server_error_return(in);
+}
+
+int lmc_last_server(lmc_client *c) {
+  c->server_len = 0;
   const memcached_instance_st *in = memcached_server_get_last_disconnect(c->memc);
   if (in == NULL) {
     return 0;
   }
-  return lmc_out_server(c, in, NULL, 0, NULL, 0) ? 1 : 0;
+  c->server_len = lmc_server_name(in, c->server, sizeof c->server);
+  return 1;
 }
 
 lmc_fetched lmc_pool_fetch(memcached_pool_st *pool) {

@@ -38,6 +38,8 @@ typedef struct lmc_client {
   uint64_t out_u64; // CAS id, or the new value of incr/decr
   size_t out_count; // records appended to out by the last call
   memcached_return_t rec_rc; // rc stamped on records being appended
+  char server[1100];          // lmc_server_for, lmc_last_server: the name
+  size_t server_len;          // (kept apart from out, which may hold items)
 } lmc_client;
 
 // One record of lmc_mget's output, followed by key and value bytes; each
@@ -123,12 +125,16 @@ memcached_return_t lmc_versions(lmc_client *c);
 // lmc_servers appends one lmc_str_rec (server, "", "") per server.
 size_t lmc_servers(lmc_client *c);
 
-// lmc_server_for appends the server of key as one lmc_str_rec.
+// lmc_server_for puts the name of key's server in c->server.
 memcached_return_t lmc_server_for(lmc_client *c, const char *key, size_t key_len);
 
-// lmc_last_server appends the server that last failed (or nothing) and
-// returns how many records it appended.
-size_t lmc_last_server(lmc_client *c);
+// lmc_key_server_error returns the error last recorded on key's server
+// (MEMCACHED_SUCCESS if none).
+memcached_return_t lmc_key_server_error(lmc_client *c, const char *key, size_t key_len);
+
+// lmc_last_server puts the name of the server that last failed in
+// c->server and returns 1, or returns 0 if there is none.
+int lmc_last_server(lmc_client *c);
 
 // lmc_is_connection_error reports the codes after which a handle must be
 // reset before reuse (a late reply must never answer a later request).

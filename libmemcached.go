@@ -80,20 +80,22 @@ type Client struct {
 	counting bool            // C allocations go through the counting allocator
 	pool     *Pool           // the Pool this client was acquired from, if any
 	slot     *Client         // for a client from Pool.Acquire: the pool's slot it borrows
+	scratch  *batchScratch   // a pool slot's memory for coalesced batches
 }
 
 // Option configures a Client or a Pool at construction.
 type Option func(*options)
 
 type options struct {
-	binary    bool
-	settings  []func(c *Client) error // behaviors, in the order given
-	saslUser  string
-	saslPass  string
-	sasl      bool
-	namespace *string
-	counting  bool
-	clone     bool // the handle is a clone: it already has its settings
+	binary     bool
+	settings   []func(c *Client) error // behaviors, in the order given
+	saslUser   string
+	saslPass   string
+	sasl       bool
+	namespace  *string
+	counting   bool
+	noCoalesce bool
+	clone      bool // the handle is a clone: it already has its settings
 }
 
 // WithBinaryProtocol makes the client speak memcached's binary protocol
@@ -130,6 +132,13 @@ func WithSASL(user, password string) Option {
 // prefix counts against MaxKeyLength.
 func WithNamespace(prefix string) Option {
 	return func(o *options) { o.namespace = &prefix }
+}
+
+// WithCoalescing turns a Pool's coalescing of concurrent Get and GetMulti
+// calls into shared multi-gets on (the default) or off. It does not affect
+// a Client.
+func WithCoalescing(on bool) Option {
+	return func(o *options) { o.noCoalesce = !on }
 }
 
 // WithCountingAllocator routes the client's C allocations (libmemcached's
@@ -466,15 +475,21 @@ func (c *Client) fail(op, key string, rc C.memcached_return_t) *Error {
 	}
 	if key != "" && e.Server == "" && c.checkKey(op, key) == nil {
 		if C.lmc_server_for(c.c, cstr(key), C.size_t(len(key))) == C.MEMCACHED_SUCCESS {
-			e.Server = c.records(1)[0].s[0]
+			e.Server = c.serverName()
 		}
 	} else if e.Server == "" && isConnectionClass(e.Code) && C.lmc_last_server(c.c) == 1 {
-		e.Server = c.records(1)[0].s[0]
+		e.Server = c.serverName()
 	}
 	if C.lmc_is_connection_error(rc) != 0 {
 		C.memcached_quit(c.memc)
 	}
 	return e
+}
+
+// serverName returns the server name the last lmc_server_for or
+// lmc_last_server call found.
+func (c *Client) serverName() string {
+	return C.GoStringN(&c.c.server[0], C.int(c.c.server_len))
 }
 
 // strRec is one lmc_str_rec: three strings, and the code of a server that
@@ -539,6 +554,11 @@ func (c *Client) Get(key string) (*Item, error) {
 		return nil, err
 	}
 	defer c.mu.Unlock()
+	return c.getLocked(key)
+}
+
+// getLocked is Get on a locked, open client.
+func (c *Client) getLocked(key string) (*Item, error) {
 	if err := c.checkKey("get", key); err != nil {
 		return nil, err
 	}
@@ -1043,7 +1063,7 @@ func (c *Client) ServerFor(key string) (string, error) {
 	if rc != C.MEMCACHED_SUCCESS {
 		return "", handleError(c.memc, "server_for", key, rc)
 	}
-	return c.records(1)[0].s[0], nil
+	return c.serverName(), nil
 }
 
 // DisconnectAll closes every connection of the client (memcached_quit); the

@@ -35,6 +35,8 @@ type Pool struct {
 	closed bool
 
 	bmu sync.RWMutex // behavior changes (writers) against handle fetches and reads of master
+
+	coal *coalescer // nil when coalescing is off
 }
 
 // NewPool returns a pool of up to size clients for servers, configured by
@@ -48,7 +50,7 @@ func NewPool(servers []string, size int, opts ...Option) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newPool(master, size)
+	return newPool(master, size, collect(opts))
 }
 
 // NewPoolFromConfig is NewPool with libmemcached's configuration language,
@@ -61,7 +63,7 @@ func NewPoolFromConfig(config string, size int, opts ...Option) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newPool(master, size)
+	return newPool(master, size, collect(opts))
 }
 
 func checkPoolSize(size int) error {
@@ -71,19 +73,23 @@ func checkPoolSize(size int) error {
 	return nil
 }
 
-func newPool(master *Client, size int) (*Pool, error) {
+func newPool(master *Client, size int, o *options) (*Pool, error) {
 	cp := C.memcached_pool_create(master.memc, 1, C.uint32_t(size))
 	if cp == nil {
 		master.free()
 		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "new_pool"}
 	}
-	return &Pool{
+	p := &Pool{
 		master: master,
 		cpool:  cp,
 		size:   size,
 		sem:    make(chan struct{}, size),
 		done:   make(chan struct{}),
-	}, nil
+	}
+	if !o.noCoalesce {
+		p.coal = newCoalescer(p, coalesceInFlight)
+	}
+	return p, nil
 }
 
 // Size returns the most clients the pool hands out at once.
@@ -283,13 +289,22 @@ func poolDo0(p *Pool, fn func(*Client) error) error {
 	return err
 }
 
-// Get is Client.Get on a client of the pool.
+// Get is Client.Get on a client of the pool. Concurrent Gets and GetMultis
+// are coalesced into shared multi-gets (see WithCoalescing); each caller
+// still gets exactly its own item, miss or error.
 func (p *Pool) Get(key string) (*Item, error) {
+	if p.coal != nil {
+		return p.coal.get(key)
+	}
 	return poolDo(p, func(c *Client) (*Item, error) { return c.Get(key) })
 }
 
-// GetMulti is Client.GetMulti on a client of the pool.
+// GetMulti is Client.GetMulti on a client of the pool, coalesced as Get is.
+// Each caller gets its own Items.
 func (p *Pool) GetMulti(keys []string) (map[string]*Item, error) {
+	if p.coal != nil {
+		return p.coal.getMulti(keys)
+	}
 	return poolDo(p, func(c *Client) (map[string]*Item, error) { return c.GetMulti(keys) })
 }
 

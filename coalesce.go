@@ -1,0 +1,326 @@
+package libmemcached
+
+/*
+#include "cgo_helpers.h"
+*/
+import "C"
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// A coalescer folds the Gets and GetMultis that goroutines make on a Pool at
+// the same time into one memcached_mget per batch.
+//
+// A blocking cgo call holds an OS thread, and one request in flight per
+// connection is bounded by the round trip: a Pool of blocking handles
+// serving many goroutines loses to a pure-Go client that parks goroutines
+// on the netpoller. Batching turns N round trips into one. The first caller
+// that finds fewer than max batches in flight leads: it takes a handle, gets
+// every key waiting at that moment (its own included) with one mget, and
+// hands the answers out. Callers that arrive meanwhile queue up; when a
+// leader is done, the first of them leads the next batch, which by then
+// holds everything that accumulated. So batches grow with the load, a lone
+// caller runs its own Get at once on the caller's goroutine, and no handle
+// is held while nothing is in flight.
+type coalescer struct {
+	p   *Pool
+	max int // batches in flight at once
+
+	mu       sync.Mutex
+	pending  []*waiter
+	inflight int
+
+	batches atomic.Int64 // batches run
+	calls   atomic.Int64 // Gets and GetMultis answered by them
+}
+
+// waiter is one Get or GetMulti waiting for (or leading) a batch.
+type waiter struct {
+	key  string   // Get
+	keys []string // GetMulti
+	// multi tells a GetMulti (keys, possibly empty) from a Get (key).
+	multi bool
+
+	item  *Item
+	items map[string]*Item
+	err   error
+
+	lead  []*waiter // set with done: lead this batch (it contains this waiter)
+	start int       // first index of this waiter's keys in the batch's unique list
+	done  chan struct{}
+}
+
+// coalesceInFlight is how many batches may be in flight at once. One lets
+// batches grow largest; more overlap one batch's round trip with the next.
+const coalesceInFlight = 2
+
+var waiters = sync.Pool{New: func() any { return &waiter{done: make(chan struct{}, 1)} }}
+
+func newCoalescer(p *Pool, max int) *coalescer {
+	return &coalescer{p: p, max: max}
+}
+
+// get is Pool.Get through the coalescer.
+func (q *coalescer) get(key string) (*Item, error) {
+	if err := q.p.checkKey("get", key); err != nil {
+		return nil, err
+	}
+	w := waiters.Get().(*waiter)
+	w.key, w.multi = key, false
+	q.submit(w)
+	it, err := w.item, w.err
+	*w = waiter{done: w.done}
+	waiters.Put(w)
+	return it, err
+}
+
+// getMulti is Pool.GetMulti through the coalescer.
+func (q *coalescer) getMulti(keys []string) (map[string]*Item, error) {
+	for _, k := range keys {
+		if err := q.p.checkKey("get_multi", k); err != nil {
+			return nil, err
+		}
+	}
+	if len(keys) == 0 {
+		if err := q.p.checkOpen(); err != nil {
+			return nil, err
+		}
+		return map[string]*Item{}, nil
+	}
+	w := waiters.Get().(*waiter)
+	w.keys, w.multi = keys, true
+	q.submit(w)
+	items, err := w.items, w.err
+	*w = waiter{done: w.done}
+	waiters.Put(w)
+	return items, err
+}
+
+// submit runs w in a batch: it leads one at once if fewer than max are in
+// flight, else it queues and either gets its answer or is handed the next
+// batch to lead.
+func (q *coalescer) submit(w *waiter) {
+	q.mu.Lock()
+	if q.inflight < q.max {
+		q.inflight++
+		batch := q.pending
+		q.pending = nil
+		batch = append(batch, w)
+		q.mu.Unlock()
+		q.lead(batch, w)
+		return
+	}
+	q.pending = append(q.pending, w)
+	q.mu.Unlock()
+	<-w.done
+	if batch := w.lead; batch != nil {
+		w.lead = nil
+		q.lead(batch, w)
+	}
+}
+
+// lead runs batch, passes the lead to the first waiter that queued
+// meanwhile, then wakes the batch's other waiters.
+func (q *coalescer) lead(batch []*waiter, self *waiter) {
+	q.run(batch)
+	q.mu.Lock()
+	if len(q.pending) > 0 {
+		next := q.pending
+		q.pending = nil
+		q.mu.Unlock()
+		next[0].lead = next
+		next[0].done <- struct{}{}
+	} else {
+		q.inflight--
+		q.mu.Unlock()
+	}
+	for _, w := range batch {
+		if w != self {
+			w.done <- struct{}{}
+		}
+	}
+}
+
+// run answers every waiter of batch with one multi-get on one handle.
+func (q *coalescer) run(batch []*waiter) {
+	q.batches.Add(1)
+	q.calls.Add(int64(len(batch)))
+	s, err := q.p.take(context.Background())
+	if err != nil {
+		for _, w := range batch {
+			w.err = err
+		}
+		return
+	}
+	defer q.p.put(s)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(batch) == 1 && !batch[0].multi {
+		// A lone Get: exactly Client.Get, with no batching overhead.
+		batch[0].item, batch[0].err = s.getLocked(batch[0].key)
+		return
+	}
+	s.runBatch(batch)
+}
+
+// batchScratch is a slot's reusable memory for batches.
+type batchScratch struct {
+	keys   []string // unique keys, in request order
+	keybuf []byte
+	lens   []C.size_t
+	rec    []int // offset of each unique key's record in the output, or -1
+	index  map[string]int
+}
+
+// runBatch sends the batch's unique keys as one mget on s (locked) and
+// gives each waiter its own copies of its items.
+func (s *Client) runBatch(batch []*waiter) {
+	sc := s.scratch
+	if sc == nil {
+		sc = &batchScratch{index: make(map[string]int)}
+		s.scratch = sc
+	}
+	sc.keys, sc.keybuf, sc.lens = sc.keys[:0], sc.keybuf[:0], sc.lens[:0]
+	clear(sc.index)
+	add := func(k string) {
+		if _, dup := sc.index[k]; !dup {
+			sc.index[k] = len(sc.keys)
+			sc.keys = append(sc.keys, k)
+			sc.keybuf = append(sc.keybuf, k...)
+			sc.lens = append(sc.lens, C.size_t(len(k)))
+		}
+	}
+	for _, w := range batch {
+		if w.multi {
+			for _, k := range w.keys {
+				add(k)
+			}
+		} else {
+			add(w.key)
+		}
+	}
+	rc := C.lmc_mget(s.c, cbytes(sc.keybuf), &sc.lens[0], C.size_t(len(sc.lens)))
+	if cap(sc.rec) < len(sc.keys) {
+		sc.rec = make([]int, len(sc.keys))
+	}
+	sc.rec = sc.rec[:len(sc.keys)]
+	for i := range sc.rec {
+		sc.rec[i] = -1
+	}
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(s.c.out.data)), int(s.c.out.len))
+	hdr := int(unsafe.Sizeof(C.lmc_item_rec{}))
+	for off := 0; off < len(buf); {
+		r := (*C.lmc_item_rec)(unsafe.Pointer(&buf[off]))
+		kl, vl := int(r.key_len), int(r.value_len)
+		if u, ok := sc.index[string(buf[off+hdr:off+hdr+kl])]; ok && sc.rec[u] < 0 {
+			sc.rec[u] = off
+		}
+		off += (hdr + kl + vl + 7) &^ 7
+	}
+	var batchErr *Error
+	if rc != C.MEMCACHED_SUCCESS {
+		batchErr = s.fail("get_multi", "", rc)
+	}
+	for _, w := range batch {
+		if w.multi {
+			w.items, w.err = s.batchItems(sc, buf, w.keys, batchErr)
+			continue
+		}
+		u := sc.index[w.key]
+		if off := sc.rec[u]; off >= 0 {
+			w.item = recordItem(buf, off, w.key, nil)
+		} else {
+			w.err = s.missError("get", w.key, batchErr)
+		}
+	}
+}
+
+// recordItem copies the record at off into a new Item (into it, if given).
+func recordItem(buf []byte, off int, key string, it *Item) *Item {
+	r := (*C.lmc_item_rec)(unsafe.Pointer(&buf[off]))
+	hdr := int(unsafe.Sizeof(C.lmc_item_rec{}))
+	v := buf[off+hdr+int(r.key_len) : off+hdr+int(r.key_len)+int(r.value_len)]
+	if it == nil {
+		it = &Item{}
+	}
+	*it = Item{Key: key, Value: append([]byte(nil), v...), Flags: uint32(r.flags), CasID: uint64(r.cas)}
+	return it
+}
+
+// batchItems builds one GetMulti waiter's map: its own Items and values,
+// in two allocations besides the map.
+func (s *Client) batchItems(sc *batchScratch, buf []byte, keys []string, batchErr *Error) (map[string]*Item, error) {
+	hdr := int(unsafe.Sizeof(C.lmc_item_rec{}))
+	found, total := 0, 0
+	for _, k := range keys {
+		if off := sc.rec[sc.index[k]]; off >= 0 {
+			found++
+			total += int((*C.lmc_item_rec)(unsafe.Pointer(&buf[off])).value_len)
+		}
+	}
+	m := make(map[string]*Item, found)
+	items := make([]Item, 0, found)
+	values := make([]byte, 0, total)
+	var err error
+	for _, k := range keys {
+		off := sc.rec[sc.index[k]]
+		if off < 0 {
+			if err == nil && batchErr != nil {
+				if e := s.missError("get_multi", k, batchErr); !isMiss(e) {
+					err = e
+				}
+			}
+			continue
+		}
+		if _, dup := m[k]; dup {
+			continue
+		}
+		r := (*C.lmc_item_rec)(unsafe.Pointer(&buf[off]))
+		start := off + hdr + int(r.key_len)
+		vo := len(values)
+		values = append(values, buf[start:start+int(r.value_len)]...)
+		items = append(items, Item{Key: k, Value: values[vo:len(values):len(values)], Flags: uint32(r.flags), CasID: uint64(r.cas)})
+		m[k] = &items[len(items)-1]
+	}
+	return m, err
+}
+
+func isMiss(err error) bool {
+	e, ok := err.(*Error)
+	return ok && e.Code == ReturnNotFound
+}
+
+// missError is the error for a key a batch did not return: a miss, unless
+// the batch failed on the server that key maps to (or that server has a
+// failure on record, or the failed server is unknown), in which case it is
+// the batch's error, for this key. In a fault window a true miss may so
+// read as an error; a key on a failed server never reads as a miss.
+func (s *Client) missError(op, key string, batchErr *Error) *Error {
+	server := ""
+	if C.lmc_server_for(s.c, cstr(key), C.size_t(len(key))) == C.MEMCACHED_SUCCESS {
+		server = s.serverName()
+	}
+	if batchErr == nil || (batchErr.Server != "" && server != "" && server != batchErr.Server &&
+		!isConnectionClass(ReturnCode(C.lmc_key_server_error(s.c, cstr(key), C.size_t(len(key)))))) {
+		// No failure, or one on another server that has no failure of
+		// its own on record: a miss.
+		return &Error{Code: ReturnNotFound, Original: ReturnNotFound, Op: op, Key: key, Server: server}
+	}
+	e := *batchErr
+	e.Op, e.Key = op, key
+	if e.Server == "" {
+		e.Server = server
+	}
+	return &e
+}
+
+// checkKey validates a key against the pool's protocol and namespace.
+func (p *Pool) checkKey(op, key string) error {
+	p.bmu.RLock()
+	defer p.bmu.RUnlock()
+	return p.master.checkKey(op, key)
+}
