@@ -81,6 +81,7 @@ type Client struct {
 	pool     *Pool           // the Pool this client was acquired from, if any
 	slot     *Client         // for a client from Pool.Acquire: the pool's slot it borrows
 	scratch  *batchScratch   // a pool slot's memory for coalesced batches
+	codec    Codec           // the value methods' codec (WithCodec); nil: PylibmcCodec{}
 }
 
 // Option configures a Client or a Pool at construction.
@@ -95,7 +96,8 @@ type options struct {
 	namespace  *string
 	counting   bool
 	noCoalesce bool
-	clone      bool // the handle is a clone: it already has its settings
+	clone      bool  // the handle is a clone: it already has its settings
+	codec      Codec // WithCodec
 }
 
 // WithBinaryProtocol makes the client speak memcached's binary protocol
@@ -159,7 +161,10 @@ func LiveCAllocations() int {
 // New returns a client for the given servers. Each server is "host:port",
 // "host" (port 11211), "[ipv6]:port", "[ipv6]", or the path of a Unix
 // socket ("/path/to.sock"); a TCP server may carry a weight after its port
-// ("host:port:2"), used by weighted ketama. New does not connect:
+// ("host:port:2"), used by weighted ketama. pylibmc's "udp:host:port"
+// forms are accepted too; UDP servers cannot be mixed with others, and
+// libmemcached only sends storage commands and deletes over UDP (a get
+// returns ErrNotSupported), as with pylibmc. New does not connect:
 // libmemcached connects on first use, so a server that is down surfaces as
 // an error from the first operation that needs it.
 func New(servers []string, opts ...Option) (*Client, error) {
@@ -174,6 +179,14 @@ func New(servers []string, opts ...Option) (*Client, error) {
 		}
 		specs = append(specs, sp)
 	}
+	// pylibmc's "udp:" servers: all or none.
+	udp := specs[0].udp
+	for _, sp := range specs {
+		if sp.udp != udp {
+			return nil, &Error{Code: ReturnInvalidHostProtocol, Original: ReturnInvalidHostProtocol, Op: "new", Server: sp.String(),
+				Message: "cannot mix UDP servers with TCP or socket servers"}
+		}
+	}
 	o := collect(opts)
 	memc := C.memcached_create(nil)
 	if memc == nil {
@@ -181,6 +194,13 @@ func New(servers []string, opts ...Option) (*Client, error) {
 	}
 	if o.counting {
 		C.lmc_use_counting_allocator(memc)
+	}
+	if udp { // as pylibmc: USE_UDP makes memcached_server_add_with_weight add UDP servers
+		if rc := C.memcached_behavior_set(memc, C.MEMCACHED_BEHAVIOR_USE_UDP, 1); rc != C.MEMCACHED_SUCCESS {
+			err := handleError(memc, "new", "", rc)
+			C.memcached_free(memc)
+			return nil, err
+		}
 	}
 	for _, sp := range specs {
 		host := C.CString(sp.host)
@@ -255,7 +275,7 @@ func newClient(memc, root *C.memcached_st, o *options) (*Client, error) {
 		C.memcached_free(memc)
 		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "new"}
 	}
-	c := &Client{c: lc, memc: memc, counting: o.counting}
+	c := &Client{c: lc, memc: memc, counting: o.counting, codec: o.codec}
 	if err := c.configure(o); err != nil {
 		c.free()
 		return nil, err
@@ -1087,7 +1107,7 @@ func (c *Client) Clone() (*Client, error) {
 	if memc == nil {
 		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "clone"}
 	}
-	return newClient(memc, memc, &options{counting: c.counting, clone: true})
+	return newClient(memc, memc, &options{counting: c.counting, clone: true, codec: c.codec})
 }
 
 // ---------------------------------------------------------------------------
@@ -1098,6 +1118,7 @@ type serverSpec struct {
 	port   int
 	weight int
 	socket bool
+	udp    bool // pylibmc's "udp:host:port"
 }
 
 // String formats the server as libmemcached names it: "host:port",
@@ -1113,8 +1134,24 @@ func (s serverSpec) String() string {
 }
 
 // parseServer reads "host", "host:port", "host:port:weight", "[v6]",
-// "[v6]:port", "[v6]:port:weight" or "/path/to.sock".
+// "[v6]:port", "[v6]:port:weight" or "/path/to.sock", and any of the
+// host forms after "udp:" (pylibmc's server specs; translate_server_spec).
 func parseServer(s string) (serverSpec, error) {
+	if rest, ok := strings.CutPrefix(s, "udp:"); ok {
+		sp, err := parseServer(rest)
+		if err != nil {
+			if e, ok := err.(*Error); ok {
+				e.Server = s
+			}
+			return sp, err
+		}
+		if sp.socket || strings.HasPrefix(rest, "udp:") {
+			return serverSpec{}, &Error{Code: ReturnInvalidHostProtocol, Original: ReturnInvalidHostProtocol, Op: "new", Server: s,
+				Message: "udp: takes a host and port, not a socket path or another prefix"}
+		}
+		sp.udp = true
+		return sp, nil
+	}
 	bad := func(msg string) (serverSpec, error) {
 		return serverSpec{}, &Error{Code: ReturnInvalidHostProtocol, Original: ReturnInvalidHostProtocol, Op: "new", Server: s, Message: msg}
 	}
