@@ -5,7 +5,7 @@ GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all deps generate check-generated fmt-check vet test demo memctl clean
+.PHONY: all deps generate check-generated fmt-check vet test demo memctl bench clean
 
 all: test
 
@@ -33,14 +33,30 @@ fmt-check:
 vet: deps
 	$(GO) vet ./...
 
+# cmd/memctl is a module of its own (its go.mod replaces the library with
+# ../..), so that the clients "memctl bench" compares never enter the
+# library's module graph: the root's ./... does not include it.
+# memctl bench includes douban/libmc, which is C++: without g++, memctl is
+# built with -tags nolibmc and the bench reports libmc as absent.
+MEMCTL_TAGS = $$(command -v g++ >/dev/null 2>&1 || echo nolibmc)
+
 test: deps check-generated fmt-check vet
 	$(GO) test $(GOTEST_FLAGS) ./...
+	cd cmd/memctl && $(GO) vet -tags "$(MEMCTL_TAGS)" ./... && $(GO) test -tags "$(MEMCTL_TAGS)" $(GOTEST_FLAGS) ./...
 
 memctl: deps
-	$(GO) build -o bin/memctl ./cmd/memctl
+	@command -v g++ >/dev/null 2>&1 || echo "memctl: no g++: building without douban/libmc (install g++ to compare with it)"
+	cd cmd/memctl && $(GO) build -tags "$(MEMCTL_TAGS)" -o ../../bin/memctl .
 
 demo: memctl
 	./bin/memctl demo
+
+# Compares this library with gomemcache, douban/libmc and the same loops in
+# C against a memcached it starts itself (-t 2, loopback); about 5 minutes.
+# BENCH_FLAGS adds flags, e.g. BENCH_FLAGS="--scenario 'par*' --rounds 5".
+BENCH_FLAGS ?=
+bench: memctl
+	./bin/memctl bench --json bench-results.json --chart docs/bench.png $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

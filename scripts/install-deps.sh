@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs what building and testing this library needs and is missing:
 # libmemcached's headers and libraries, a memcached server for the tests and
-# the demo, pkg-config and a C compiler for cgo, and Debian's pylibmc (the
-# tests compare behaviors against it). Debian/Ubuntu only; elsewhere it says
-# what to install. Safe to run again: it installs nothing that is present.
+# the demo, pkg-config and a C compiler for cgo, Debian's pylibmc (the
+# tests compare behaviors against it), and Cyrus SASL's tools and PLAIN and
+# sasldb plugins (the integration tests start a memcached with -S and make
+# its password database with saslpasswd2). Debian/Ubuntu only; elsewhere it
+# says what to install. Safe to run again: it installs nothing that is
+# present.
 set -euo pipefail
 
-packages=(libmemcached-dev memcached pkg-config gcc libc6-dev python3-pylibmc)
+packages=(libmemcached-dev memcached pkg-config gcc libc6-dev python3-pylibmc
+  sasl2-bin libsasl2-modules libsasl2-modules-db
+  g++) # g++: memctl bench compares with douban/libmc, which is C++
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"

@@ -1,7 +1,13 @@
 // Command memctl is a small memcached client built on package libmemcached,
 // the Go counterpart of pylibmc. It reads and writes items, shows servers'
-// statistics and versions, and "memctl demo" walks through the library's
-// main features, starting its own memcached when no server is given.
+// statistics and versions; "memctl demo" walks through the library's main
+// features, and "memctl bench" compares it with the other Go memcached
+// clients and with the same loops in C, both starting their own memcached
+// when no server is given.
+//
+// memctl is a module of its own (its go.mod replaces the library with the
+// enclosing directory), so that the clients it compares never enter the
+// library's module graph.
 //
 // Run "memctl -h" for the commands, flags and exit statuses.
 package main
@@ -17,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/libmemcached-go/libmemcached"
 )
@@ -64,6 +71,17 @@ type settings struct {
 	timeout   int64
 	config    string
 	given     map[string]bool // the flags present on the command line
+
+	// bench
+	window    time.Duration
+	warmup    time.Duration
+	rounds    int
+	poolSize  int
+	jsonPath  string
+	chartPath string
+	scenario  string
+	clients   string
+	list      bool
 }
 
 // app is one run of memctl.
@@ -128,6 +146,11 @@ func init() {
 			help: "walk through the library's features, checking every result; with no\n" +
 				"-s and no $" + serversEnv + " it starts (and stops) its own memcached\n" +
 				"on a free 127.0.0.1 port. It takes no other flag."},
+		{name: "bench", min: 0, max: 0, noClient: true, run: (*app).bench,
+			help: "compare this library with the other Go memcached clients and with the\n" +
+				"same loops in C, side by side in one process (see Bench flags);\n" +
+				"with no -s it starts (and stops) its own memcached (-t 2) on a free\n" +
+				"127.0.0.1 port. It ignores $" + serversEnv + ": name real servers with -s."},
 		{name: "help", min: 0, max: 0, noClient: true, run: func(a *app, _ []string) error { a.usage(a.stdout); return nil },
 			help: "print this help"},
 	}
@@ -154,11 +177,24 @@ func newFlagSet(s *settings) *flag.FlagSet {
 	fs.StringVar(&s.namespace, "namespace", "", "`prefix` put before every key on the wire")
 	fs.Int64Var(&s.timeout, "timeout", 0, "connect and poll timeout in `ms` (default: libmemcached's, 4000\nand 5000)")
 	fs.StringVar(&s.config, "config", "", "libmemcached configuration `string`, e.g.\n\"--SERVER=host:11211 --BINARY-PROTOCOL\"; it names the servers, so\nit excludes -s")
+	fs.DurationVar(&s.window, "window", defaultWindow, "how long each measured window lasts (a `duration`: 1s, 500ms)")
+	fs.IntVar(&s.rounds, "rounds", defaultRounds, "`N` rounds; each runs every client once per scenario, and the\ntable shows the median")
+	fs.DurationVar(&s.warmup, "warmup", defaultWarmup, "unmeasured `duration` each client runs before a scenario's rounds")
+	fs.IntVar(&s.poolSize, "pool", defaultPoolSize, "`size` of this library's Pool (and of libmc's and the C floor's\nhandle pools) in the concurrent scenarios")
+	fs.StringVar(&s.scenario, "scenario", "", "run only these scenarios: comma-separated `names` or patterns\n(par*-get,get-100B)")
+	fs.StringVar(&s.clients, "clients", "", "run only these clients: comma-separated `names` or patterns\n(lmc-*,gomemcache)")
+	fs.StringVar(&s.jsonPath, "json", "", "also write the results, with the machine's description, to `FILE`")
+	fs.StringVar(&s.chartPath, "chart", "", "also draw the ratios to gomemcache as a bar chart in `FILE`.png")
+	fs.BoolVar(&s.list, "list", false, "list the scenarios and clients, and run nothing")
 	return fs
 }
 
 // flagOrder is the order of the flags in the help text.
 var flagOrder = []string{"s", "config", "binary", "namespace", "flags", "exptime", "timeout"}
+
+// benchFlagOrder is the order of the bench flags in the help text; only
+// bench takes them.
+var benchFlagOrder = []string{"window", "rounds", "warmup", "pool", "scenario", "clients", "json", "chart", "list"}
 
 // usage writes the help text.
 func (a *app) usage(w io.Writer) {
@@ -189,23 +225,31 @@ as in: memctl set k -- -1):
 `)
 	var s settings
 	fs := newFlagSet(&s)
-	for _, name := range flagOrder {
-		f := fs.Lookup(name)
-		arg, help := flag.UnquoteUsage(f)
-		syn := "--" + f.Name
-		if len(f.Name) == 1 {
-			syn = "-" + f.Name
-		}
-		if arg != "" {
-			syn += " " + arg
-		}
-		for i, line := range strings.Split(help, "\n") {
-			if i > 0 {
-				syn = ""
+	writeFlags := func(names []string) {
+		for _, name := range names {
+			f := fs.Lookup(name)
+			arg, help := flag.UnquoteUsage(f)
+			syn := "--" + f.Name
+			if len(f.Name) == 1 {
+				syn = "-" + f.Name
 			}
-			fmt.Fprintf(&b, "  %-19s %s\n", syn, line)
+			if arg != "" {
+				syn += " " + arg
+			}
+			for i, line := range strings.Split(help, "\n") {
+				if i > 0 {
+					syn = ""
+				}
+				fmt.Fprintf(&b, "  %-19s %s\n", syn, line)
+			}
 		}
 	}
+	writeFlags(flagOrder)
+	b.WriteString(`
+Bench flags (memctl bench [-s SERVERS] [flags]; defaults ` + benchDefaultsText() + `;
+"memctl bench --list" names the scenarios and clients):
+`)
+	writeFlags(benchFlagOrder)
 	b.WriteString(`
 Servers come from -s or --config, else $` + serversEnv + `, else ` + defaultServers + `;
 -s and $` + serversEnv + ` are comma-separated host[:port[:weight]], [ipv6]:port or
@@ -216,8 +260,9 @@ Exit status:
   0    success
   1    an operation failed: a miss, NOT STORED, a server or connection error
        (the message, with libmemcached's error text, is on stderr)
+       (bench: any error in any row, such as a wrong value read back)
   2    usage error
-  130  interrupted (demo)
+  130  interrupted (demo, bench)
 `)
 	io.WriteString(w, b.String())
 }
@@ -320,6 +365,19 @@ func (a *app) check(pos []string) error {
 		for name := range s.given {
 			if name != "s" {
 				return usagef("demo takes no --%s: it shows the protocols, behaviors and options itself", name)
+			}
+		}
+	}
+	if c.name == "bench" {
+		for name := range s.given {
+			if name != "s" && !contains(benchFlagOrder, name) {
+				return usagef("bench takes no --%s: it runs both protocols with default options itself", name)
+			}
+		}
+	} else {
+		for name := range s.given {
+			if contains(benchFlagOrder, name) {
+				return usagef("--%s is a bench flag", name)
 			}
 		}
 	}

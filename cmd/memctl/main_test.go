@@ -398,7 +398,11 @@ func checkDemoOutput(t *testing.T, out string) {
 func buildMemctl(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "memctl")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	args := []string{"build", "-o", bin}
+	if buildTags != "" {
+		args = append(args, "-tags", buildTags)
+	}
+	out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -1,7 +1,7 @@
 package main
 
 // The embedded server: a memcached that memctl starts for itself (for
-// "memctl demo", and later "memctl bench") when no server is given. It
+// "memctl demo" and "memctl bench") when no server is given. It
 // listens only on 127.0.0.1, on a free port, with UDP off, and is stopped
 // when the command ends: normally, on an error, on SIGINT/SIGTERM, and, on
 // Linux, even when memctl itself is killed (see setParentDeathSignal).
@@ -180,9 +180,10 @@ func (s *embeddedServer) Exited() bool {
 // server when fn returns. If ctx is cancelled first (memctl received SIGINT
 // or SIGTERM: see signalContext), the server is stopped at once, so that
 // fn's calls fail fast instead of finishing the work, and once fn has
-// returned withEmbeddedServer returns errInterrupted.
-func withEmbeddedServer(ctx context.Context, fn func(ctx context.Context, s *embeddedServer) error) error {
-	s, err := startEmbedded(ctx)
+// returned withEmbeddedServer returns errInterrupted. extra are more
+// memcached arguments, as for startEmbedded.
+func withEmbeddedServer(ctx context.Context, fn func(ctx context.Context, s *embeddedServer) error, extra ...string) error {
+	s, err := startEmbedded(ctx, extra...)
 	if err != nil {
 		if ctx.Err() != nil {
 			return errInterrupted

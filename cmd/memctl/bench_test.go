@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libmemcached-go/libmemcached"
+)
+
+// Short windows: these tests check that the tool works and counts right,
+// not how fast anything is.
+var quickBench = []string{"bench", "--window", "30ms", "--rounds", "2", "--warmup", "5ms"}
+
+func benchArgs(extra ...string) []string {
+	return append(append([]string{"-s", testServer.Addr}, quickBench...), extra...)
+}
+
+func TestHistBuckets(t *testing.T) {
+	prev := -1
+	for _, v := range []uint64{0, 1, 63, 64, 65, 100, 127, 128, 1000, 12345, 1 << 20, 1<<40 + 12345, 1<<63 + 1} {
+		b := bucketOf(v)
+		if b < prev || b >= histBuckets {
+			t.Fatalf("bucketOf(%d) = %d (previous %d)", v, b, prev)
+		}
+		prev = b
+		if lo := bucketLow(b); lo > v {
+			t.Fatalf("bucketLow(bucketOf(%d)) = %d > %d", v, lo, v)
+		}
+		if b+1 < histBuckets {
+			if next := bucketLow(b + 1); next <= v {
+				t.Fatalf("bucket %d of %d: the next starts at %d", b, v, next)
+			}
+		}
+		if v >= 64 && float64(bucketMid(b)-bucketLow(b)) > 0.016*float64(v) {
+			t.Fatalf("bucket of %d too wide: %d..%d", v, bucketLow(b), bucketLow(b+1))
+		}
+	}
+	if bucketOf(^uint64(0)) != histBuckets-1 {
+		t.Fatalf("the largest value is in bucket %d, want %d", bucketOf(^uint64(0)), histBuckets-1)
+	}
+	var h hist
+	for i := 1; i <= 1000; i++ {
+		h.record(int64(i) * 1000) // 1 µs .. 1 ms
+	}
+	for _, c := range []struct {
+		q    float64
+		want float64
+	}{{0.5, 500e3}, {0.99, 990e3}, {0.001, 1e3}} {
+		got := float64(h.quantile(c.q))
+		if got < c.want*0.965 || got > c.want*1.035 {
+			t.Errorf("quantile(%v) = %v, want about %v", c.q, got, c.want)
+		}
+	}
+	var empty hist
+	if empty.quantile(0.5) != 0 {
+		t.Errorf("empty histogram: quantile %d", empty.quantile(0.5))
+	}
+}
+
+func TestKeysets(t *testing.T) {
+	for _, spec := range keysetSpecs {
+		ks := newKeyset(spec)
+		if len(ks.keys) != spec.n {
+			t.Fatalf("%s: %d keys", spec.name, len(ks.keys))
+		}
+		for i, k := range ks.keys {
+			if keyIndex(k) != i || len(ks.values[i]) != spec.vsize || !bytes.HasPrefix(ks.values[i], []byte(k+"=")) {
+				t.Fatalf("%s: key %d is %q (index %d), value %q", spec.name, i, k, keyIndex(k), abbrev(ks.values[i]))
+			}
+		}
+	}
+	for _, k := range []string{"x", "x:", ":", "a:1b", "a:-1"} {
+		if keyIndex(k) != -1 {
+			t.Errorf("keyIndex(%q) = %d", k, keyIndex(k))
+		}
+	}
+	ks := newKeyset(keysetSpecs[0])
+	if g := ks.group(10, 13); len(g) != 10 || g[0] != ks.keys[30] {
+		t.Errorf("group(10, 13) = %v", g)
+	}
+}
+
+func TestCFloorConfig(t *testing.T) {
+	got := cfloorConfig([]string{"10.0.0.1:11211", "h:11212:3", "/tmp/mc.sock", "[::1]:11211"})
+	want := `--SERVER=10.0.0.1:11211 --SERVER=h:11212/?3 --SOCKET="/tmp/mc.sock" --SERVER=[::1]:11211`
+	if got != want {
+		t.Errorf("cfloorConfig = %s, want %s", got, want)
+	}
+}
+
+// TestSamplerDoesNotAllocate: the sampler allocates nothing as it samples: the allocation columns
+// would otherwise count its allocations.
+func TestSamplerDoesNotAllocate(t *testing.T) {
+	s := newThreadSampler()
+	defer s.close()
+	s.start() // the first window may allocate the sleeping timer
+	s.stop()
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	s.start()
+	time.Sleep(200 * time.Millisecond) // about 100 samples
+	threads, _ := s.stop()
+	runtime.ReadMemStats(&m1)
+	// A few allocations come from the runtime itself, whatever the length
+	// of the window; one per sample would be 100.
+	if n := m1.Mallocs - m0.Mallocs; n > 10 {
+		t.Errorf("%d allocations in a 200 ms window of sampling", n)
+	}
+	if runtime.GOOS == "linux" && threads < 2 {
+		t.Errorf("peak threads %d", threads)
+	}
+}
+
+// TestBench runs a short bench of a few scenarios on every client against
+// the test server, with the JSON and the chart.
+func TestBench(t *testing.T) {
+	dir := t.TempDir()
+	jsonPath, chartPath := filepath.Join(dir, "out", "bench.json"), filepath.Join(dir, "chart.png")
+	r := memctl(t, "", benchArgs("--scenario", "get-100B,set-noreply-100B,getmulti-10,par16-mix",
+		"--json", jsonPath, "--chart", chartPath)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"get-100B", "set-noreply-100B", "getmulti-10", "par16-mix",
+		"gomemcache (plain Set: no noreply)", "keys/s", "absent: pior", "c-floor"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the table has no %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, "pior is absent") {
+		t.Errorf("stderr does not say pior is absent:\n%s", r.stderr)
+	}
+
+	var res benchResult
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	m := res.Machine
+	if m.CPUModel == "" || m.Cores < 1 || m.GoVersion == "" || m.Libmemcached != libmemcached.LibraryVersion ||
+		m.LibmemcachedRuntime == "" || m.Date == "" || len(m.MemcachedVersions) == 0 || m.MemcachedVersions[0] == "unknown" {
+		t.Errorf("machine info: %+v", m)
+	}
+	if res.Errors != 0 || res.Config.Rounds != 2 || len(res.Scenarios) != 4 {
+		t.Errorf("errors %d, rounds %d, %d scenarios", res.Errors, res.Config.Rounds, len(res.Scenarios))
+	}
+	rows := map[string]row{}
+	for _, rw := range res.Rows {
+		rows[rw.Scenario+" "+rw.Client] = rw
+		if rw.Rate <= 0 || len(rw.RoundRates) != 2 || rw.Ops == 0 || rw.P50ns == 0 || rw.P99ns < rw.P50ns {
+			t.Errorf("row %+v", rw)
+		}
+		if rw.Ratio <= 0 {
+			t.Errorf("%s %s: no ratio to gomemcache", rw.Scenario, rw.Client)
+		}
+		if runtime.GOOS == "linux" && rw.PeakThreads < 2 {
+			t.Errorf("%s %s: peak threads %d", rw.Scenario, rw.Client, rw.PeakThreads)
+		}
+	}
+	// Sequential scenarios: every client but pior (absent); the noreply
+	// scenario: no Pool rows; concurrent: no Client rows.
+	wantRows := []string{"get-100B lmc-client", "get-100B lmc-client-bin", "get-100B lmc-pool", "get-100B lmc-pool-bin",
+		"get-100B gomemcache", "get-100B c-floor", "set-noreply-100B lmc-client", "set-noreply-100B gomemcache",
+		"set-noreply-100B c-floor", "par16-mix lmc-pool", "par16-mix c-floor", "par16-mix gomemcache"}
+	if libmcSpec.absent == "" {
+		wantRows = append(wantRows, "get-100B libmc", "set-noreply-100B libmc", "getmulti-10 libmc", "par16-mix libmc")
+	}
+	for _, want := range wantRows {
+		if _, ok := rows[want]; !ok {
+			t.Errorf("no row %q", want)
+		}
+	}
+	for _, unwanted := range []string{"set-noreply-100B lmc-pool", "par16-mix lmc-client", "get-100B pior"} {
+		if _, ok := rows[unwanted]; ok {
+			t.Errorf("unexpected row %q", unwanted)
+		}
+	}
+	if g := rows["get-100B gomemcache"]; g.Ratio < 0.999 || g.Ratio > 1.001 {
+		t.Errorf("gomemcache's ratio to itself: %v", g.Ratio)
+	}
+	if rw := rows["get-100B lmc-client"]; rw.AllocsPerOp <= 0 || rw.AllocsPerOp > 10 || !rw.AllocsCounted {
+		t.Errorf("lmc-client Get: %v allocs/op", rw.AllocsPerOp)
+	}
+	if rw := rows["get-100B c-floor"]; rw.AllocsCounted {
+		t.Errorf("the C floor's allocations are counted")
+	}
+	// 16 C threads on top of the process's own.
+	if runtime.GOOS == "linux" && rows["par16-mix c-floor"].PeakThreads < 16+2 {
+		t.Errorf("par16-mix c-floor: peak threads %d", rows["par16-mix c-floor"].PeakThreads)
+	}
+	if rw := rows["getmulti-10 lmc-client"]; rw.Unit != "keys/s" {
+		t.Errorf("getmulti-10: %+v", rw)
+	}
+
+	png, err := os.ReadFile(chartPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) < 10000 {
+		t.Errorf("the chart is not a PNG (%d bytes)", len(png))
+	}
+}
+
+// badKV hands out a wrong value for one key, and a miss for another.
+type badKV struct{ kv }
+
+func (b badKV) Get(key string) ([]byte, error) {
+	v, err := b.kv.Get(key)
+	if err != nil {
+		return v, err
+	}
+	if strings.HasSuffix(key, ":7") {
+		return append([]byte("x"), v[1:]...), err
+	}
+	if strings.HasSuffix(key, ":8") {
+		return nil, libmemcached.ErrCacheMiss
+	}
+	return v, err
+}
+
+func (b badKV) GetMulti(keys []string, each func(string, []byte)) error {
+	return b.kv.GetMulti(keys, func(k string, v []byte) {
+		if strings.HasSuffix(k, ":3") {
+			v = []byte("wrong")
+		}
+		if strings.HasSuffix(k, ":4") {
+			return
+		}
+		each(k, v)
+	})
+}
+
+// TestBenchCountsErrors: a client that returns wrong values gets an error
+// row, the messages are printed, and the exit status is 1.
+func TestBenchCountsErrors(t *testing.T) {
+	saved := benchClients
+	defer func() { benchClients = saved }()
+	benchClients = append(append([]*clientSpec(nil), saved...), &clientSpec{
+		name: "broken",
+		desc: "lmc-client that corrupts values",
+		open: func(servers []string, cfg *benchConfig) (*clientForms, error) {
+			f, err := openLibClient(servers, false)
+			if err != nil {
+				return nil, err
+			}
+			f.seq = badKV{f.seq}
+			return f, nil
+		},
+	})
+	dir := t.TempDir()
+	r := memctl(t, "", benchArgs("--scenario", "get-100B,getmulti-10", "--clients", "gomemcache,broken",
+		"--json", filepath.Join(dir, "b.json"))...)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"wrong value for memctl-bench:v100:7", "get memctl-bench:v100:8",
+		"wrong value for memctl-bench:v100:3", "2 missing or wrong", "errors in all"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the output has no %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, "errors (see the errors column") {
+		t.Errorf("stderr: %s", r.stderr)
+	}
+	var res benchResult
+	b, _ := os.ReadFile(filepath.Join(dir, "b.json"))
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	for _, rw := range res.Rows {
+		switch {
+		case rw.Client == "gomemcache" && rw.Errors != 0:
+			t.Errorf("%s gomemcache: %d errors", rw.Scenario, rw.Errors)
+		case rw.Client == "broken" && rw.Scenario == "get-100B":
+			// Keys 7 and 8 of every 100 operations.
+			if want := rw.Ops / 50; rw.Errors+2 < want || rw.Errors > want+4 {
+				t.Errorf("get-100B broken: %d errors in %d ops, want about %d", rw.Errors, rw.Ops, want)
+			}
+		case rw.Client == "broken" && rw.Scenario == "getmulti-10":
+			// Keys 3 and 4 are both in the first of the 10 groups: 2
+			// errors per 10 multi-gets.
+			if want := rw.Ops / 5; rw.Errors+2 < want || rw.Errors > want+4 {
+				t.Errorf("getmulti-10 broken: %d errors in %d multi-gets, want about %d", rw.Errors, rw.Ops, want)
+			}
+		}
+	}
+	if res.Errors == 0 {
+		t.Errorf("errors_total is 0")
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "--window", "0s"}, "--window 0s"},
+		{[]string{"bench", "--rounds", "0"}, "--rounds 0"},
+		{[]string{"bench", "--pool", "0"}, "--pool 0"},
+		{[]string{"bench", "--scenario", "nosuch"}, "matches no scenario"},
+		{[]string{"bench", "--clients", "nosuch*"}, "matches no client"},
+		{[]string{"bench", "--scenario", "[x"}, "bad pattern"},
+		{[]string{"bench", "--binary"}, "bench takes no --binary"},
+		{[]string{"bench", "--clients", "lmc-*", "--chart", "x.png"}, "--clients must include it"},
+		{[]string{"bench", "extra"}, "usage: memctl bench"},
+		{[]string{"get", "k", "--window", "1s"}, "--window is a bench flag"},
+		{[]string{"demo", "--rounds", "1"}, "demo takes no --rounds"},
+	} {
+		r := memctl(t, "", c.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 and %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+	r := memctl(t, "", "-h")
+	for _, f := range benchFlagOrder {
+		if !strings.Contains(r.stdout, "--"+f+" ") {
+			t.Errorf("the usage does not list --%s", f)
+		}
+	}
+	r = memctl(t, "", "bench", "--list")
+	if r.code != 0 {
+		t.Fatalf("bench --list: exit %d: %s", r.code, r.stderr)
+	}
+	for _, s := range benchScenarios {
+		if !strings.Contains(r.stdout, "  "+s.name+" ") {
+			t.Errorf("--list does not name %s", s.name)
+		}
+	}
+	for _, c := range benchClients {
+		if !strings.Contains(r.stdout, "  "+c.name+" ") {
+			t.Errorf("--list does not name %s", c.name)
+		}
+	}
+}
+
+var benchPidRE = regexp.MustCompile(`started \S+ -t 2 on (127\.0\.0\.1:\d+) \(pid (\d+)\)`)
+
+// TestBenchBinary runs the built command as make bench does, without -s:
+// it starts its own memcached with -t 2 and stops it at the end.
+func TestBenchBinary(t *testing.T) {
+	bin := buildMemctl(t)
+	cmd := exec.Command(bin, "bench", "--window", "20ms", "--rounds", "1", "--warmup", "0s",
+		"--scenario", "get-100B", "--clients", "lmc-client,gomemcache")
+	cmd.Env = envWithoutServers()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
+	}
+	m := benchPidRE.FindStringSubmatch(errb.String())
+	if m == nil {
+		t.Fatalf("stderr does not say which memcached it started:\n%s", errb.String())
+	}
+	if !strings.Contains(out.String(), "on "+m[1]+" (started by memctl: -t 2)") {
+		t.Errorf("the table's header does not name the server:\n%s", out.String())
+	}
+	pid, _ := strconv.Atoi(m[2])
+	if !processGone(pid) {
+		t.Errorf("memcached (pid %d) still runs after memctl bench", pid)
+	}
+}
