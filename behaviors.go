@@ -113,6 +113,7 @@ func (c *Client) setBehavior(b Behavior, value uint64) error {
 	}
 	if b == BehaviorBinaryProtocol {
 		c.binary = value != 0
+		c.setAuthGuard()
 	}
 	return nil
 }

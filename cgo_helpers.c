@@ -153,38 +153,18 @@ void lmc_client_free(lmc_client *c) {
   memcached_result_free(&c->drain);
   lmc_free(c->counting, c->out.data);
   lmc_free(c->counting, (void *) c->keyptrs);
+  lmc_free(c->counting, (void *) c->auth_ok);
   lmc_free(c->counting, c);
 }
 
-int lmc_is_connection_error(memcached_return_t rc) {
-  switch (rc) {
-  case MEMCACHED_CONNECTION_FAILURE:
-  case MEMCACHED_WRITE_FAILURE:
-  case MEMCACHED_READ_FAILURE:
-  case MEMCACHED_UNKNOWN_READ_FAILURE:
-  case MEMCACHED_PROTOCOL_ERROR:
-  case MEMCACHED_PARTIAL_READ:
-  case MEMCACHED_TIMEOUT:
-  case MEMCACHED_ERRNO:
-  case MEMCACHED_IN_PROGRESS:
-    return 1;
-  default:
-    return 0;
-  }
-}
-
-// After a timeout or an I/O failure the connection may still carry a reply
-// to the request that failed; a later request on it would read that reply
-// as its own. Closing every connection of the handle makes that impossible.
-// The loops below reset at once, before their next request; for calls that
-// return a single code the Go side resets, after reading the error message
-// (memcached_quit clears it).
-static memcached_return_t lmc_reset_on_fault(lmc_client *c, memcached_return_t rc) {
-  if (lmc_is_connection_error(rc)) {
-    memcached_quit(c->memc);
-  }
-  return rc;
-}
+// Faults and late replies: after a fatal answer (a timeout, a reset, a
+// short read) libmemcached closes that server's connection itself
+// (memcached_io_reset in response.cc; the write paths likewise), so a late
+// reply can never answer a later request. The binding adds no reset of its
+// own: memcached_quit would close every server's connection and set every
+// server's state back to new, defeating retry_timeout and failure_limit
+// (each operation would reconnect to a dead server at once). The only
+// reset here is for a reply the binding itself finds out of step (below).
 
 // ---------------------------------------------------------------------------
 // Output records
@@ -260,6 +240,57 @@ static int lmc_out_server(lmc_client *c, const memcached_instance_st *in, const 
 }
 
 // ---------------------------------------------------------------------------
+// The auth guard (see lmc_incr in cgo_helpers.h)
+
+// lmc_auth_guard returns MEMCACHED_SUCCESS when key's server is known, or
+// now seen, to answer this handle without an auth error, and the server's
+// error otherwise.
+static memcached_return_t lmc_auth_guard(lmc_client *c, const char *key, size_t key_len) {
+  if (!c->auth_guard) {
+    return MEMCACHED_SUCCESS;
+  }
+  if (c->auth_memc != c->memc) { // a pool slot now on another handle
+    c->auth_memc = c->memc;
+    c->auth_n = 0;
+  }
+  uint32_t servers = memcached_server_count(c->memc);
+  if (c->auth_n >= servers) {
+    return MEMCACHED_SUCCESS; // every server checked
+  }
+  memcached_return_t rc = MEMCACHED_SUCCESS;
+  const memcached_instance_st *in = memcached_server_by_key(c->memc, key, key_len, &rc);
+  if (in == NULL) {
+    return MEMCACHED_SUCCESS; // the operation itself reports it
+  }
+  for (uint32_t i = 0; i < c->auth_n; i++) {
+    if (c->auth_ok[i] == in) {
+      return MEMCACHED_SUCCESS;
+    }
+  }
+  // Touching a key that is never stored, on key's server, changes nothing
+  // and reports an auth error as one. (Not a delete: with replicas,
+  // libmemcached sends quiet deletes to the replicas and does not read
+  // their "not found" answers, which then answer later requests.)
+  static const char probe[] = "lmc-go\0auth-probe";
+  rc = memcached_touch_by_key(c->memc, key, key_len, probe, sizeof probe - 1, 0);
+  if (rc != MEMCACHED_NOTFOUND && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_BUFFERED) {
+    return rc;
+  }
+  if (c->auth_n == c->auth_cap) {
+    uint32_t cap = servers > c->auth_cap ? servers : c->auth_cap + 1;
+    const memcached_instance_st **p =
+        lmc_realloc(c->counting, (void *) c->auth_ok, cap * sizeof *p);
+    if (p == NULL) {
+      return MEMCACHED_SUCCESS; // check again next time
+    }
+    c->auth_ok = p;
+    c->auth_cap = cap;
+  }
+  c->auth_ok[c->auth_n++] = in;
+  return MEMCACHED_SUCCESS;
+}
+
+// ---------------------------------------------------------------------------
 // Reads
 
 // lmc_drain reads the rest of a fetch (the END or NOOP that follows the
@@ -277,7 +308,11 @@ memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len) {
   c->out_flags = 0;
   c->out_u64 = 0;
   c->result.count = 0;
-  memcached_return_t rc = memcached_mget(c->memc, &key, &key_len, 1);
+  memcached_return_t rc = lmc_auth_guard(c, key, key_len);
+  if (rc != MEMCACHED_SUCCESS) {
+    return rc;
+  }
+  rc = memcached_mget(c->memc, &key, &key_len, 1);
   if (rc == MEMCACHED_SOME_ERRORS) {
     // One key, one server: its failure is the whole story.
     memcached_return_t last = memcached_last_error(c->memc);
@@ -300,10 +335,7 @@ memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len) {
     memcached_quit(c->memc);
     return MEMCACHED_PROTOCOL_ERROR;
   }
-  memcached_return_t drc = lmc_drain(c);
-  if (drc != MEMCACHED_END && drc != MEMCACHED_NOTFOUND && drc != MEMCACHED_SUCCESS) {
-    lmc_reset_on_fault(c, drc);
-  }
+  lmc_drain(c); // a failure here was already handled by libmemcached
   c->out_value = memcached_result_value(r);
   c->out_len = memcached_result_length(r);
   c->out_flags = memcached_result_flags(r);
@@ -326,6 +358,10 @@ memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens,
   for (size_t i = 0, off = 0; i < n; i++) {
     c->keyptrs[i] = keys + off;
     off += lens[i];
+    memcached_return_t grc = lmc_auth_guard(c, c->keyptrs[i], lens[i]);
+    if (grc != MEMCACHED_SUCCESS) {
+      return grc;
+    }
   }
   memcached_return_t mrc = memcached_mget(c->memc, c->keyptrs, lens, n);
   if (mrc != MEMCACHED_SUCCESS && mrc != MEMCACHED_SOME_ERRORS) {
@@ -370,6 +406,10 @@ memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens,
 
 memcached_return_t lmc_incr(lmc_client *c, const char *key, size_t key_len, uint32_t delta,
                             int decr) {
+  memcached_return_t grc = lmc_auth_guard(c, key, key_len);
+  if (grc != MEMCACHED_SUCCESS) {
+    return grc;
+  }
   uint64_t v = 0;
   memcached_return_t rc = decr ? memcached_decrement(c->memc, key, key_len, delta, &v)
                                : memcached_increment(c->memc, key, key_len, delta, &v);
@@ -380,15 +420,15 @@ memcached_return_t lmc_incr(lmc_client *c, const char *key, size_t key_len, uint
 void lmc_set_multi(lmc_client *c, const lmc_item *items, size_t n, memcached_return_t *rcs) {
   for (size_t i = 0; i < n; i++) {
     const lmc_item *it = &items[i];
-    rcs[i] = lmc_reset_on_fault(c, memcached_set(c->memc, it->key, it->key_len, it->value,
-                                                 it->value_len, it->expiration, it->flags));
+    rcs[i] = memcached_set(c->memc, it->key, it->key_len, it->value, it->value_len,
+                           it->expiration, it->flags);
   }
 }
 
 void lmc_delete_multi(lmc_client *c, const char *keys, const size_t *lens, size_t n,
                       memcached_return_t *rcs) {
   for (size_t i = 0, off = 0; i < n; i++) {
-    rcs[i] = lmc_reset_on_fault(c, memcached_delete(c->memc, keys + off, lens[i], 0));
+    rcs[i] = memcached_delete(c->memc, keys + off, lens[i], 0);
     off += lens[i];
   }
 }

@@ -38,6 +38,10 @@ typedef struct lmc_client {
   uint64_t out_u64; // CAS id, or the new value of incr/decr
   size_t out_count; // records appended to out by the last call
   memcached_return_t rec_rc; // rc stamped on records being appended
+  int auth_guard;                      // binary protocol, no credentials
+  const memcached_st *auth_memc;       // the handle auth_ok is about
+  const memcached_instance_st **auth_ok; // servers seen to answer without auth
+  uint32_t auth_n, auth_cap;
   char server[1100];          // lmc_server_for, lmc_last_server: the name
   size_t server_len;          // (kept apart from out, which may hold items)
 } lmc_client;
@@ -98,6 +102,12 @@ memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens,
 
 // lmc_incr increments (decr=0) or decrements (decr=1); the new value is in
 // out_u64.
+//
+// With auth_guard set (a binary-protocol client without credentials),
+// lmc_get, lmc_mget and lmc_incr first make sure, once per server, that the
+// server does not answer with an auth error: libmemcached reports one on a
+// get as a miss, and asserts (aborting the process) when an incr or decr
+// gets one, while a touch of a key that is never stored reports it.
 memcached_return_t lmc_incr(lmc_client *c, const char *key, size_t key_len, uint32_t delta,
                             int decr);
 
@@ -135,10 +145,6 @@ memcached_return_t lmc_key_server_error(lmc_client *c, const char *key, size_t k
 // lmc_last_server puts the name of the server that last failed in
 // c->server and returns 1, or returns 0 if there is none.
 int lmc_last_server(lmc_client *c);
-
-// lmc_is_connection_error reports the codes after which a handle must be
-// reset before reuse (a late reply must never answer a later request).
-int lmc_is_connection_error(memcached_return_t rc);
 
 // lmc_behavior_get is memcached_behavior_get without its side effect: for
 // an unset socket send or receive size libmemcached connects to the first

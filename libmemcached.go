@@ -78,6 +78,7 @@ type Client struct {
 	binary   bool            // binary protocol: keys may hold any bytes
 	nsLen    int             // namespace length, counted against MaxKeyLength
 	counting bool            // C allocations go through the counting allocator
+	sasl     bool            // the handle has SASL credentials
 	pool     *Pool           // the Pool this client was acquired from, if any
 	slot     *Client         // for a client from Pool.Acquire: the pool's slot it borrows
 	scratch  *batchScratch   // a pool slot's memory for coalesced batches
@@ -324,6 +325,7 @@ func (c *Client) configure(o *options) error {
 		if rc != C.MEMCACHED_SUCCESS {
 			return handleError(c.memc, "new", "", rc)
 		}
+		c.sasl = true
 	}
 	c.syncState()
 	return nil
@@ -332,6 +334,7 @@ func (c *Client) configure(o *options) error {
 // syncState reads the protocol and namespace length back from the handle.
 func (c *Client) syncState() {
 	c.binary = C.memcached_behavior_get(c.memc, C.MEMCACHED_BEHAVIOR_BINARY_PROTOCOL) != 0
+	c.setAuthGuard()
 	var rc C.memcached_return_t
 	ns := C.memcached_callback_get(c.memc, C.MEMCACHED_CALLBACK_NAMESPACE, &rc)
 	c.nsLen = 0
@@ -390,6 +393,17 @@ func (c *Client) free() {
 	if c.memc != nil {
 		C.memcached_free(c.memc)
 		c.memc = nil
+	}
+}
+
+// setAuthGuard turns the C side's auth guard on for a binary-protocol
+// client without credentials (see lmc_incr in cgo_helpers.h).
+func (c *Client) setAuthGuard() {
+	if c.c != nil {
+		c.c.auth_guard = 0
+		if c.binary && !c.sasl {
+			c.c.auth_guard = 1
+		}
 	}
 }
 
@@ -479,9 +493,9 @@ func handleError(memc *C.memcached_st, op, key string, rc C.memcached_return_t) 
 }
 
 // fail builds the error for rc on c, with the server involved where it can
-// be told. After a timeout or an I/O failure it closes the handle's
-// connections, so that a late reply can never answer a later request.
-// Called with c locked.
+// be told. (After a timeout or an I/O failure libmemcached has already
+// closed that server's connection; see cgo_helpers.c.) Called with c
+// locked.
 func (c *Client) fail(op, key string, rc C.memcached_return_t) *Error {
 	e := handleError(c.memc, op, key, rc)
 	if rc == C.MEMCACHED_SOME_ERRORS {
@@ -490,7 +504,6 @@ func (c *Client) fail(op, key string, rc C.memcached_return_t) *Error {
 			cause := handleError(c.memc, op, "", last)
 			e.errs = append(e.errs, cause)
 			e.Message = cause.Message
-			rc = last
 		}
 	}
 	if key != "" && e.Server == "" && c.checkKey(op, key) == nil {
@@ -499,9 +512,6 @@ func (c *Client) fail(op, key string, rc C.memcached_return_t) *Error {
 		}
 	} else if e.Server == "" && isConnectionClass(e.Code) && C.lmc_last_server(c.c) == 1 {
 		e.Server = c.serverName()
-	}
-	if C.lmc_is_connection_error(rc) != 0 {
-		C.memcached_quit(c.memc)
 	}
 	return e
 }
@@ -1107,7 +1117,12 @@ func (c *Client) Clone() (*Client, error) {
 	if memc == nil {
 		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "clone"}
 	}
-	return newClient(memc, memc, &options{counting: c.counting, clone: true, codec: c.codec})
+	cl, err := newClient(memc, memc, &options{counting: c.counting, clone: true, codec: c.codec})
+	if err == nil {
+		cl.sasl = c.sasl // memcached_clone copies the credentials
+		cl.setAuthGuard()
+	}
+	return cl, err
 }
 
 // ---------------------------------------------------------------------------

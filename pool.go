@@ -135,7 +135,7 @@ func (p *Pool) take(ctx context.Context) (*Client, error) {
 		return nil, &Error{Code: code, Original: ReturnCode(f.rc), Op: "acquire", Message: "memcached_pool_fetch returned no handle"}
 	}
 	if s == nil {
-		s = &Client{pool: p, counting: p.master.counting, codec: p.master.codec}
+		s = &Client{pool: p, counting: p.master.counting, codec: p.master.codec, sasl: p.master.sasl}
 		s.c = C.lmc_client_new(p.master.memc, f.memc, boolInt(p.master.counting))
 		if s.c == nil {
 			C.memcached_pool_release(p.cpool, f.memc)
@@ -147,6 +147,7 @@ func (p *Pool) take(ctx context.Context) (*Client, error) {
 	s.c.memc = f.memc
 	s.memc = f.memc
 	s.binary, s.nsLen = binary, nsLen
+	s.setAuthGuard()
 	s.mu.Unlock()
 	return s, nil
 }
@@ -200,7 +201,7 @@ func (p *Pool) Acquire(ctx context.Context) (*Client, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	c := &Client{c: s.c, memc: s.memc, binary: s.binary, nsLen: s.nsLen, counting: s.counting, codec: s.codec, pool: p, slot: s}
+	c := &Client{c: s.c, memc: s.memc, binary: s.binary, nsLen: s.nsLen, counting: s.counting, sasl: s.sasl, codec: s.codec, pool: p, slot: s}
 	s.mu.Unlock()
 	return c, nil
 }

@@ -100,7 +100,15 @@ func startMemcachedSocket(path string) (*memcachedServer, error) {
 }
 
 func launch(bin string, args []string, addr string, ready func() bool) (*memcachedServer, error) {
+	return launchEnv(bin, args, nil, addr, ready)
+}
+
+// launchEnv is launch with extra environment variables.
+func launchEnv(bin string, args, env []string, addr string, ready func() bool) (*memcachedServer, error) {
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
