@@ -131,6 +131,8 @@ static void lmc_free(int counting, void *p) {
 // ---------------------------------------------------------------------------
 // Client
 
+static void lmc_release_held(lmc_client *c);
+
 lmc_client *lmc_client_new(memcached_st *root, memcached_st *memc, int counting) {
   lmc_client *c = counting ? lmc_count_calloc(NULL, 1, sizeof *c, NULL) : calloc(1, sizeof *c);
   if (c == NULL) {
@@ -149,6 +151,7 @@ void lmc_client_free(lmc_client *c) {
   if (c == NULL) {
     return;
   }
+  lmc_release_held(c);
   memcached_result_free(&c->result);
   memcached_result_free(&c->drain);
   lmc_free(c->counting, c->out.data);
@@ -302,7 +305,52 @@ static memcached_return_t lmc_drain(lmc_client *c) {
   return rc;
 }
 
+// lmc_release_held frees the value the last binary get allocated.
+static void lmc_release_held(lmc_client *c) {
+  if (c->held != NULL) {
+    memcached_free_fn f = NULL;
+    memcached_get_memory_allocators(c->held_memc, NULL, &f, NULL, NULL);
+    if (f != NULL) {
+      f(c->held_memc, c->held, memcached_get_memory_allocators_context(c->held_memc));
+    } else {
+      free(c->held);
+    }
+    c->held = NULL;
+    c->held_memc = NULL;
+  }
+}
+
+// lmc_get_binary gets one key in the binary protocol with memcached_get,
+// which sends one GETK, where memcached_mget sends a quiet GETKQ and a NOOP
+// in two writes: two packets, and on a loopback round trip a second wake-up.
+// The price is one allocation by libmemcached, freed on the next call.
+static memcached_return_t lmc_get_binary(lmc_client *c, const char *key, size_t key_len) {
+  size_t len = 0;
+  uint32_t flags = 0;
+  memcached_return_t rc;
+  char *v = memcached_get(c->memc, key, key_len, &len, &flags, &rc);
+  if (rc != MEMCACHED_SUCCESS) { // (an empty value is NULL with success)
+    return rc == MEMCACHED_END ? MEMCACHED_NOTFOUND : rc;
+  }
+  c->held = v;
+  c->held_memc = c->memc;
+  // memcached_get reads into the handle's own result: check the key, as
+  // lmc_get does, and take the CAS id from there.
+  const memcached_result_st *r = &c->memc->result;
+  if (memcached_result_key_length(r) != key_len
+      || memcmp(memcached_result_key_value(r), key, key_len) != 0) {
+    memcached_quit(c->memc);
+    return MEMCACHED_PROTOCOL_ERROR;
+  }
+  c->out_value = v != NULL ? v : lmc_empty;
+  c->out_len = len;
+  c->out_flags = flags;
+  c->out_u64 = memcached_result_cas(r);
+  return MEMCACHED_SUCCESS;
+}
+
 memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len) {
+  lmc_release_held(c);
   c->out_value = NULL;
   c->out_len = 0;
   c->out_flags = 0;
@@ -311,6 +359,10 @@ memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len) {
   memcached_return_t rc = lmc_auth_guard(c, key, key_len);
   if (rc != MEMCACHED_SUCCESS) {
     return rc;
+  }
+  if (memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL)
+      && memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_NUMBER_OF_REPLICAS) == 0) {
+    return lmc_get_binary(c, key, key_len);
   }
   rc = memcached_mget(c->memc, &key, &key_len, 1);
   if (rc == MEMCACHED_SOME_ERRORS) {

@@ -33,6 +33,8 @@ typedef struct lmc_client {
 
   // single-value outputs, so Go passes no pointers to its own stack
   const char *out_value;
+  char *held;               // a value memcached_get allocated, freed on the next call
+  memcached_st *held_memc;  // the handle whose allocator owns it
   size_t out_len;
   uint32_t out_flags;
   uint64_t out_u64; // CAS id, or the new value of incr/decr
