@@ -106,6 +106,7 @@ func launch(bin string, args []string, addr string, ready func() bool) (*memcach
 // launchEnv is launch with extra environment variables.
 func launchEnv(bin string, args, env []string, addr string, ready func() bool) (*memcachedServer, error) {
 	cmd := exec.Command(bin, args...)
+	dieWithTests(cmd)
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
