@@ -9,7 +9,6 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
 // A coalescer folds the Gets and GetMultis that goroutines make on a Pool at
@@ -211,15 +210,13 @@ func (s *Client) runBatch(batch []*waiter) {
 	for i := range sc.rec {
 		sc.rec[i] = -1
 	}
-	buf := unsafe.Slice((*byte)(unsafe.Pointer(s.c.out.data)), int(s.c.out.len))
-	hdr := int(unsafe.Sizeof(C.lmc_item_rec{}))
+	buf := s.outBuf()
 	for off := 0; off < len(buf); {
-		r := (*C.lmc_item_rec)(unsafe.Pointer(&buf[off]))
-		kl, vl := int(r.key_len), int(r.value_len)
-		if u, ok := sc.index[string(buf[off+hdr:off+hdr+kl])]; ok && sc.rec[u] < 0 {
+		r := itemRecAt(buf, off)
+		if u, ok := sc.index[string(r.key)]; ok && sc.rec[u] < 0 {
 			sc.rec[u] = off
 		}
-		off += (hdr + kl + vl + 7) &^ 7
+		off = r.next
 	}
 	var batchErr *Error
 	if rc != C.MEMCACHED_SUCCESS {
@@ -232,34 +229,22 @@ func (s *Client) runBatch(batch []*waiter) {
 		}
 		u := sc.index[w.key]
 		if off := sc.rec[u]; off >= 0 {
-			w.item = recordItem(buf, off, w.key, nil)
+			r := itemRecAt(buf, off)
+			w.item = &Item{Key: w.key, Value: append([]byte(nil), r.value...), Flags: r.flags, CasID: r.cas}
 		} else {
 			w.err = s.missError("get", w.key, batchErr)
 		}
 	}
 }
 
-// recordItem copies the record at off into a new Item (into it, if given).
-func recordItem(buf []byte, off int, key string, it *Item) *Item {
-	r := (*C.lmc_item_rec)(unsafe.Pointer(&buf[off]))
-	hdr := int(unsafe.Sizeof(C.lmc_item_rec{}))
-	v := buf[off+hdr+int(r.key_len) : off+hdr+int(r.key_len)+int(r.value_len)]
-	if it == nil {
-		it = &Item{}
-	}
-	*it = Item{Key: key, Value: append([]byte(nil), v...), Flags: uint32(r.flags), CasID: uint64(r.cas)}
-	return it
-}
-
 // batchItems builds one GetMulti waiter's map: its own Items and values,
 // in two allocations besides the map.
 func (s *Client) batchItems(sc *batchScratch, buf []byte, keys []string, batchErr *Error) (map[string]*Item, error) {
-	hdr := int(unsafe.Sizeof(C.lmc_item_rec{}))
 	found, total := 0, 0
 	for _, k := range keys {
 		if off := sc.rec[sc.index[k]]; off >= 0 {
 			found++
-			total += int((*C.lmc_item_rec)(unsafe.Pointer(&buf[off])).value_len)
+			total += len(itemRecAt(buf, off).value)
 		}
 	}
 	m := make(map[string]*Item, found)
@@ -279,11 +264,10 @@ func (s *Client) batchItems(sc *batchScratch, buf []byte, keys []string, batchEr
 		if _, dup := m[k]; dup {
 			continue
 		}
-		r := (*C.lmc_item_rec)(unsafe.Pointer(&buf[off]))
-		start := off + hdr + int(r.key_len)
+		r := itemRecAt(buf, off)
 		vo := len(values)
-		values = append(values, buf[start:start+int(r.value_len)]...)
-		items = append(items, Item{Key: k, Value: values[vo:len(values):len(values)], Flags: uint32(r.flags), CasID: uint64(r.cas)})
+		values = append(values, r.value...)
+		items = append(items, Item{Key: k, Value: values[vo:len(values):len(values)], Flags: r.flags, CasID: r.cas})
 		m[k] = &items[len(items)-1]
 	}
 	return m, err

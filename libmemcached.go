@@ -532,7 +532,7 @@ type strRec struct {
 // records decodes n lmc_str_rec records from the client's output buffer.
 func (c *Client) records(n int) []strRec {
 	out := make([]strRec, 0, n)
-	buf := unsafe.Slice((*byte)(unsafe.Pointer(c.c.out.data)), int(c.c.out.len))
+	buf := c.outBuf()
 	hdr := int(unsafe.Sizeof(C.lmc_str_rec{}))
 	for off := 0; off < len(buf) && len(out) < n; {
 		rec := (*C.lmc_str_rec)(unsafe.Pointer(&buf[off]))
@@ -638,6 +638,30 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 	return items, nil
 }
 
+// itemRec is one lmc_item_rec record of a client's output buffer, read in
+// place: key and value point into the buffer.
+type itemRec struct {
+	key, value []byte
+	flags      uint32
+	cas        uint64
+	next       int // offset of the next record
+}
+
+// itemRecAt reads the record at off (records start on 8-byte boundaries).
+func itemRecAt(buf []byte, off int) itemRec {
+	r := (*C.lmc_item_rec)(unsafe.Pointer(&buf[off]))
+	k := off + int(unsafe.Sizeof(C.lmc_item_rec{}))
+	v := k + int(r.key_len)
+	end := v + int(r.value_len)
+	return itemRec{key: buf[k:v], value: buf[v:end], flags: uint32(r.flags), cas: uint64(r.cas), next: (end + 7) &^ 7}
+}
+
+// outBuf is the client's output buffer as a Go slice (valid until the next
+// call on the C half).
+func (c *Client) outBuf() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(c.c.out.data)), int(c.c.out.len))
+}
+
 // decodeItems turns the lmc_item_rec records in the output buffer into
 // items keyed by the caller's own key strings. Values share one backing
 // array (each capped to its length), and items one slice, so a multi-get
@@ -647,43 +671,37 @@ func (c *Client) decodeItems(keys []string, found int) map[string]*Item {
 	if found == 0 {
 		return m
 	}
-	buf := unsafe.Slice((*byte)(unsafe.Pointer(c.c.out.data)), int(c.c.out.len))
-	hdr := int(unsafe.Sizeof(C.lmc_item_rec{}))
+	buf := c.outBuf()
 	totalValues := 0
 	for off := 0; off < len(buf); {
-		rec := (*C.lmc_item_rec)(unsafe.Pointer(&buf[off]))
-		totalValues += int(rec.value_len)
-		off += (hdr + int(rec.key_len) + int(rec.value_len) + 7) &^ 7
+		r := itemRecAt(buf, off)
+		totalValues += len(r.value)
+		off = r.next
 	}
-	values := make([]byte, totalValues)
-	items := make([]Item, found)
-	next, vo, n := 0, 0, 0
-	for off := 0; off < len(buf) && n < found; {
-		rec := (*C.lmc_item_rec)(unsafe.Pointer(&buf[off]))
-		kl, vl := int(rec.key_len), int(rec.value_len)
-		kb := buf[off+hdr : off+hdr+kl]
+	values := make([]byte, 0, totalValues)
+	items := make([]Item, 0, found)
+	next := 0
+	for off := 0; off < len(buf) && len(items) < found; {
+		r := itemRecAt(buf, off)
+		off = r.next
 		// Replies come in request order per server: search forward from
 		// the last match, wrapping once.
 		idx := -1
 		for j := 0; j < len(keys); j++ {
 			k := (next + j) % len(keys)
-			if keys[k] == string(kb) {
+			if keys[k] == string(r.key) {
 				idx = k
 				break
 			}
 		}
-		off += (hdr + kl + vl + 7) &^ 7
 		if idx < 0 {
 			continue // not a key we asked for: never hand it out
 		}
 		next = idx + 1
-		v := values[vo : vo+vl : vo+vl]
-		copy(v, buf[off-((hdr+kl+vl+7)&^7)+hdr+kl:])
-		vo += vl
-		it := &items[n]
-		n++
-		*it = Item{Key: keys[idx], Value: v, Flags: uint32(rec.flags), CasID: uint64(rec.cas)}
-		m[keys[idx]] = it
+		vo := len(values)
+		values = append(values, r.value...)
+		items = append(items, Item{Key: keys[idx], Value: values[vo:len(values):len(values)], Flags: r.flags, CasID: r.cas})
+		m[keys[idx]] = &items[len(items)-1]
 	}
 	return m
 }
