@@ -7,6 +7,7 @@ import (
 	"log"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/libmemcached-go/libmemcached"
 )
@@ -240,6 +241,26 @@ func ExampleNewPool() {
 	}
 	fmt.Printf("hits: %s\n", item.Value)
 	// Output: hits: 80
+}
+
+func ExamplePool_Warm() {
+	pool, err := libmemcached.NewPool(exampleServers(), 16)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	// At start-up, before the pool gets busy: connect all 16 clients now,
+	// back to back, so that memcached spreads them over its threads and
+	// the first requests pay no connection set-up. A server that cannot be
+	// reached shows here.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := pool.Warm(ctx); err != nil {
+		log.Fatal(err)
+	}
+	_, err = pool.Get("warm:absent")
+	fmt.Println("miss:", errors.Is(err, libmemcached.ErrNotFound))
+	// Output: miss: true
 }
 
 func ExampleNewFromConfig() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -802,4 +803,116 @@ func TestPoolCloseWhileBusy(t *testing.T) {
 	require.NoError(t, p.Close())
 	wg.Wait()
 	waitGoroutinesAtMost(t, start)
+}
+
+// clientConns counts the client connections memcached at addr has open,
+// not counting the one that asks (Stats runs over a connection of its own,
+// closed after; a just-closed one may linger a moment, hence the retries
+// of the callers).
+func clientConns(t *testing.T, addr string) int {
+	t.Helper()
+	c, err := New([]string{addr})
+	require.NoError(t, err)
+	defer c.Close()
+	st, err := c.StatsArg("conns")
+	require.NoError(t, err)
+	n := 0
+	for _, server := range st {
+		for k := range server {
+			if strings.HasSuffix(k, ":listen_addr") {
+				n++
+			}
+		}
+	}
+	return n - 1
+}
+
+// assertConns waits for addr to show want client connections.
+func assertConns(t *testing.T, addr string, want int, msg string) {
+	t.Helper()
+	got := -1
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got = clientConns(t, addr); got == want {
+			return
+		}
+	}
+	t.Errorf("%s: %s has %d client connections, want %d", msg, addr, got, want)
+}
+
+func TestPoolWarm(t *testing.T) {
+	for _, binary := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ascii", true: "binary"}[binary], func(t *testing.T) {
+			a, b := newServer(t), newServer(t)
+			const size = 4
+			var opts []Option
+			if binary {
+				opts = append(opts, WithBinaryProtocol())
+			}
+			p, err := NewPool([]string{a.Addr, b.Addr}, size, opts...)
+			require.NoError(t, err)
+			defer p.Close()
+			assertConns(t, a.Addr, 0, "NewPool does not connect")
+
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			require.NoError(t, p.Warm(ctx))
+			for _, s := range []*memcachedServer{a, b} {
+				assertConns(t, s.Addr, size, "after Warm every handle is connected to every server")
+			}
+
+			// All handles are back and work, over the connections Warm made.
+			clients := poolAcquireN(t, p, size)
+			assertPoolExhausted(t, p)
+			for i, c := range clients {
+				key := "warm_" + poolRunID() + "_" + strconv.Itoa(i)
+				require.NoError(t, c.Set(&Item{Key: key, Value: []byte(key)}))
+				it, err := c.Get(key)
+				require.NoError(t, err)
+				assert.Equal(t, key, string(it.Value))
+				p.Release(c)
+			}
+			require.NoError(t, p.Warm(ctx), "a second Warm")
+			for _, s := range []*memcachedServer{a, b} {
+				assertConns(t, s.Addr, size, "a second Warm opens nothing more")
+			}
+		})
+	}
+}
+
+// Warm fails on a server it cannot reach, honours its context, and gives
+// back every client it took in all cases.
+func TestPoolWarmFailures(t *testing.T) {
+	live := newServer(t)
+	dead := newServer(t)
+	dead.Stop()
+	const size = 3
+	p, err := NewPool([]string{live.Addr, dead.Addr}, size)
+	require.NoError(t, err)
+	defer p.Close()
+	err = p.Warm(context.Background())
+	var e *Error
+	require.ErrorAs(t, err, &e, "a dead server fails Warm")
+	assert.ErrorIs(t, err, ErrConnectionFailure)
+	assert.Equal(t, ReturnSomeErrors, e.Original, "libmemcached's own code is kept")
+	assert.Equal(t, dead.Addr, e.Server, "the error names the dead server")
+	assert.Equal(t, "warm", e.Op)
+	for _, c := range poolAcquireN(t, p, size) {
+		p.Release(c)
+	}
+
+	// A client held elsewhere: Warm waits for it until ctx is done.
+	q := newSharedPool(t, size)
+	held, err := q.Acquire(context.Background())
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, q.Warm(ctx), context.DeadlineExceeded)
+	q.Release(held)
+	for _, c := range poolAcquireN(t, q, size) {
+		q.Release(c)
+	}
+	require.NoError(t, q.Warm(context.Background()))
+
+	require.NoError(t, q.Close())
+	assert.ErrorIs(t, q.Warm(context.Background()), ErrClosed)
 }

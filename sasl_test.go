@@ -1,6 +1,7 @@
 package libmemcached
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -93,4 +94,35 @@ func TestSASLWithoutCredentialsNeverAborts(t *testing.T) {
 	require.Error(t, err)
 	_, err = bad.Get("n")
 	require.Error(t, err)
+}
+
+// Warm authenticates each handle it connects; without credentials, or with
+// wrong ones, it returns an error (and the process lives on).
+func TestSASLPoolWarm(t *testing.T) {
+	s := startSASLMemcached(t, "gopher", "secret")
+	ctx := context.Background()
+
+	good, err := NewPool([]string{s.Addr}, 3, WithSASL("gopher", "secret"))
+	require.NoError(t, err)
+	defer good.Close()
+	require.NoError(t, good.Warm(ctx))
+	require.NoError(t, good.Set(&Item{Key: "warm", Value: []byte("ok")}))
+	it, err := good.Get("warm")
+	require.NoError(t, err)
+	assert.Equal(t, "ok", string(it.Value))
+
+	// Without credentials the connections open (memcached answers a
+	// version request before authentication); the data calls then fail.
+	anon, err := NewPool([]string{s.Addr}, 3, WithBinaryProtocol())
+	require.NoError(t, err)
+	defer anon.Close()
+	require.NoError(t, anon.Warm(ctx))
+	_, err = anon.Get("warm")
+	assert.True(t, errors.Is(err, ErrAuthFailure) || errors.Is(err, ErrAuthProblem), "want an auth error, got %v", err)
+
+	bad, err := NewPool([]string{s.Addr}, 3, WithSASL("gopher", "wrong"))
+	require.NoError(t, err)
+	defer bad.Close()
+	err = bad.Warm(ctx)
+	assert.ErrorIs(t, err, ErrAuthFailure, "wrong credentials fail Warm")
 }
