@@ -222,7 +222,7 @@ func (p *Pool) Acquire(ctx context.Context) (*Client, error) {
 // different server threads. Connected lazily, a pool's busiest two handles
 // may share one server thread; on a two-thread memcached that cost about a
 // quarter of the Pool's Get throughput at 16 goroutines (README,
-// Benchmarks).
+// Concurrency model).
 //
 // UDP pools have no connections: Warm takes and gives back the clients and
 // returns nil.

@@ -24,7 +24,7 @@ import (
 // Defaults of the bench flags.
 const (
 	defaultWindow   = time.Second
-	defaultRounds   = 3
+	defaultRounds   = 5
 	defaultWarmup   = 200 * time.Millisecond
 	defaultPoolSize = 16
 )
