@@ -2,6 +2,7 @@ package libmemcached
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -143,6 +144,9 @@ func newBenchPool(b *testing.B, size int, opts ...Option) *Pool {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if err := p.Warm(context.Background()); err != nil {
+		b.Fatal(err)
+	}
 	b.Cleanup(func() { p.Close() })
 	return p
 }
@@ -183,6 +187,11 @@ func benchPoolParallel(b *testing.B, goroutines, setEvery int) {
 			}
 		}
 	})
+	b.StopTimer()
+	if p.coal != nil && p.coal.batches.Load() > 0 {
+		// How many Gets each shared multi-get carried, on average.
+		b.ReportMetric(float64(p.coal.calls.Load())/float64(p.coal.batches.Load()), "gets/batch")
+	}
 }
 
 // BenchmarkPoolGetParallel: 16, 64 and 256 goroutines doing Get.
