@@ -194,9 +194,9 @@ func benchPoolParallel(b *testing.B, goroutines, setEvery int) {
 	}
 }
 
-// BenchmarkPoolGetParallel: 16, 64 and 256 goroutines doing Get.
+// BenchmarkPoolGetParallel: 4, 16, 64 and 256 goroutines doing Get.
 func BenchmarkPoolGetParallel(b *testing.B) {
-	for _, g := range []int{16, 64, 256} {
+	for _, g := range []int{4, 16, 64, 256} {
 		b.Run(strconv.Itoa(g), func(b *testing.B) { benchPoolParallel(b, g, 0) })
 	}
 }

@@ -25,6 +25,15 @@ import (
 // holds everything that accumulated. So batches grow with the load, a lone
 // caller runs its own Get at once on the caller's goroutine, and no handle
 // is held while nothing is in flight.
+//
+// While one batch is in flight, a caller that finds nobody queued opens the
+// second only while recent batches have been small (at most 1.5 callers on
+// average: few goroutines, where a second round trip in parallel pays).
+// Under more load it queues instead, and the next caller to come joins it:
+// the second batch then carries at least two, which saves a round trip's
+// system calls on both sides (measured: 2 goroutines unchanged, 4 about 30%
+// faster, 16 to 64 a few per cent, and the 90/10 get/set mix at 16
+// goroutines about 20% faster with half the p99).
 type coalescer struct {
 	p   *Pool
 	max int // batches in flight at once
@@ -32,6 +41,7 @@ type coalescer struct {
 	mu       sync.Mutex
 	pending  []*waiter
 	inflight int
+	avg16    int // moving average of the callers per batch, times 16
 
 	batches atomic.Int64 // batches run
 	calls   atomic.Int64 // Gets and GetMultis answered by them
@@ -56,6 +66,22 @@ type waiter struct {
 // coalesceInFlight is how many batches may be in flight at once. One lets
 // batches grow largest; more overlap one batch's round trip with the next.
 const coalesceInFlight = 2
+
+// coalesceSmallAvg16 is the average batch size (times 16) below which a
+// caller opens another batch alone rather than queue for company.
+const coalesceSmallAvg16 = 24
+
+// counted records a new batch of n callers in the moving average (q.mu held).
+func (q *coalescer) counted(n int) {
+	q.avg16 += n - q.avg16/16
+}
+
+// leadsNow reports whether a new caller leads a batch at once (q.mu held):
+// when nothing is in flight, or a slot is free and either someone is
+// already queued or batches have been small.
+func (q *coalescer) leadsNow() bool {
+	return q.inflight == 0 || (q.inflight < q.max && (len(q.pending) > 0 || q.avg16 < coalesceSmallAvg16))
+}
 
 var waiters = sync.Pool{New: func() any { return &waiter{done: make(chan struct{}, 1)} }}
 
@@ -99,16 +125,16 @@ func (q *coalescer) getMulti(keys []string) (map[string]*Item, error) {
 	return items, err
 }
 
-// submit runs w in a batch: it leads one at once if fewer than max are in
-// flight, else it queues and either gets its answer or is handed the next
-// batch to lead.
+// submit runs w in a batch: it leads one at once if leadsNow says so, else
+// it queues and either gets its answer or is handed the next batch to lead.
 func (q *coalescer) submit(w *waiter) {
 	q.mu.Lock()
-	if q.inflight < q.max {
+	if q.leadsNow() {
 		q.inflight++
 		batch := q.pending
 		q.pending = nil
 		batch = append(batch, w)
+		q.counted(len(batch))
 		q.mu.Unlock()
 		q.lead(batch, w)
 		return
@@ -130,6 +156,7 @@ func (q *coalescer) lead(batch []*waiter, self *waiter) {
 	if len(q.pending) > 0 {
 		next := q.pending
 		q.pending = nil
+		q.counted(len(next))
 		q.mu.Unlock()
 		next[0].lead = next
 		next[0].done <- struct{}{}

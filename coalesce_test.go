@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -300,4 +301,85 @@ func TestCoalescerClose(t *testing.T) {
 	close(stop)
 	_, err = p.Get("coal-close")
 	assert.ErrorIs(t, err, ErrClosed)
+}
+
+// While one batch is in flight, a lone caller opens the second at once as
+// long as batches have been small, and queues for company once they have
+// not: the next caller leads both. A paused server (SIGSTOP) holds the
+// batches in flight, so the coalescer's state can be read between arrivals.
+func TestCoalescerSecondBatch(t *testing.T) {
+	s := newServer(t)
+	p := newTestPool(t, []string{s.Addr}, 4, WithBehavior(BehaviorPollTimeout, 10000))
+	require.NoError(t, p.Warm(context.Background()))
+	key := func(i int) string { return fmt.Sprint("second-", i) }
+	for i := 0; i < 3; i++ {
+		require.NoError(t, p.Set(&Item{Key: key(i), Value: []byte(key(i))}))
+	}
+	q := p.coal
+	waitState := func(inflight, pending int, what string) {
+		t.Helper()
+		var gi, gp int
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			q.mu.Lock()
+			gi, gp = q.inflight, len(q.pending)
+			q.mu.Unlock()
+			if gi == inflight && gp == pending {
+				return
+			}
+		}
+		t.Fatalf("%s: %d batches in flight and %d callers queued, want %d and %d", what, gi, gp, inflight, pending)
+	}
+	results := make(chan error, 3)
+	get := func(i int) {
+		go func() {
+			it, err := p.Get(key(i))
+			if err == nil && string(it.Value) != key(i) {
+				err = fmt.Errorf("get %s: got %q", key(i), it.Value)
+			}
+			results <- err
+		}()
+	}
+	collect := func(n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			select {
+			case err := <-results:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("a Get did not return after the server resumed")
+			}
+		}
+	}
+	pause := func() {
+		require.NoError(t, s.cmd.Process.Signal(syscall.SIGSTOP))
+		time.Sleep(50 * time.Millisecond) // SIGSTOP is asynchronous
+	}
+	resume := func() { require.NoError(t, s.cmd.Process.Signal(syscall.SIGCONT)) }
+	defer resume()
+
+	// No batch yet, so none was big: the second caller does not wait.
+	pause()
+	get(0)
+	waitState(1, 0, "first caller")
+	get(1)
+	waitState(2, 0, "second caller, small batches so far")
+	resume()
+	collect(2)
+	waitState(0, 0, "all answered")
+
+	// Batches of three on average: the second caller waits for a third.
+	q.mu.Lock()
+	q.avg16 = 3 * 16
+	q.mu.Unlock()
+	batches := q.batches.Load()
+	pause()
+	get(0)
+	waitState(1, 0, "first caller")
+	get(1)
+	waitState(1, 1, "second caller, big batches so far")
+	get(2)
+	waitState(2, 0, "third caller leads the second and itself")
+	resume()
+	collect(3)
+	assert.Equal(t, batches+2, q.batches.Load(), "three Gets in two batches")
 }
