@@ -224,8 +224,10 @@ func (p *Pool) Acquire(ctx context.Context) (*Client, error) {
 // quarter of the Pool's Get throughput at 16 goroutines (README,
 // Concurrency model).
 //
-// UDP pools have no connections: Warm takes and gives back the clients and
-// returns nil.
+// A behavior change made through the Pool later (SetBehavior) re-clones
+// the idle handles at once and the others as they come back, without their
+// connections: call Warm again after one if it matters. UDP pools have no connections: Warm takes and
+// gives back the clients and returns nil.
 func (p *Pool) Warm(ctx context.Context) error {
 	taken := make([]*Client, 0, p.size)
 	defer func() {
