@@ -224,8 +224,9 @@ func (p *Pool) Acquire(ctx context.Context) (*Client, error) {
 // quarter of the Pool's Get throughput at 16 goroutines (README,
 // Concurrency model).
 //
-// A behavior change made through the Pool later (SetBehavior) re-clones
-// the idle handles at once and the others as they come back, without their
+// Behavior changes made through the Pool later (SetBehavior) apply to the
+// idle handles in place; the socket-level ones (the protocol, tcp_nodelay,
+// keepalive, socket buffer sizes, no_block) make libmemcached close their
 // connections: call Warm again after one if it matters. UDP pools have no connections: Warm takes and
 // gives back the clients and returns nil.
 func (p *Pool) Warm(ctx context.Context) error {

@@ -875,6 +875,24 @@ func TestPoolWarm(t *testing.T) {
 			for _, s := range []*memcachedServer{a, b} {
 				assertConns(t, s.Addr, size, "a second Warm opens nothing more")
 			}
+
+			// Behavior changes apply to the idle handles in place: most keep
+			// their connections, socket-level ones close them (as Warm's
+			// documentation says), and Warm again restores them.
+			require.NoError(t, p.SetBehavior(BehaviorPollTimeout, 3000))
+			for _, s := range []*memcachedServer{a, b} {
+				assertConns(t, s.Addr, size, "after a poll timeout change")
+			}
+			require.NoError(t, p.SetBehavior(BehaviorTCPNoDelay, 0))
+			for _, s := range []*memcachedServer{a, b} {
+				assertConns(t, s.Addr, 0, "after a tcp_nodelay change")
+			}
+			ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel2()
+			require.NoError(t, p.Warm(ctx2))
+			for _, s := range []*memcachedServer{a, b} {
+				assertConns(t, s.Addr, size, "Warm after SetBehavior")
+			}
 		})
 	}
 }
