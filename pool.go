@@ -227,8 +227,8 @@ func (p *Pool) Acquire(ctx context.Context) (*Client, error) {
 // Behavior changes made through the Pool later (SetBehavior) apply to the
 // idle handles in place; the socket-level ones (the protocol, tcp_nodelay,
 // keepalive, socket buffer sizes, no_block) make libmemcached close their
-// connections: call Warm again after one if it matters. UDP pools have no connections: Warm takes and
-// gives back the clients and returns nil.
+// connections: call Warm again after one if it matters. UDP pools have no
+// connections: Warm takes and gives back the clients and returns nil.
 func (p *Pool) Warm(ctx context.Context) error {
 	taken := make([]*Client, 0, p.size)
 	defer func() {

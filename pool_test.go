@@ -933,4 +933,25 @@ func TestPoolWarmFailures(t *testing.T) {
 
 	require.NoError(t, q.Close())
 	assert.ErrorIs(t, q.Warm(context.Background()), ErrClosed)
+
+	// A UDP pool has nothing to connect: Warm succeeds and the pool still
+	// stores over UDP (memcached_version would refuse UDP handles).
+	udpPort, err := freePort()
+	require.NoError(t, err)
+	us := newServer(t, "-U", strconv.Itoa(udpPort))
+	u, err := NewPool([]string{"udp:127.0.0.1:" + strconv.Itoa(udpPort)}, size)
+	require.NoError(t, err)
+	defer u.Close()
+	require.NoError(t, u.Warm(context.Background()))
+	require.NoError(t, u.Set(&Item{Key: "warm/udp", Value: []byte("over udp")}))
+	tcp, err := New([]string{us.Addr})
+	require.NoError(t, err)
+	defer tcp.Close()
+	require.Eventually(t, func() bool {
+		it, err := tcp.Get("warm/udp")
+		return err == nil && string(it.Value) == "over udp"
+	}, 2*time.Second, 10*time.Millisecond)
+	for _, c := range poolAcquireN(t, u, size) {
+		u.Release(c)
+	}
 }
