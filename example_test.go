@@ -259,7 +259,7 @@ func ExamplePool_Warm() {
 		log.Fatal(err)
 	}
 	_, err = pool.Get("warm:absent")
-	fmt.Println("miss:", errors.Is(err, libmemcached.ErrNotFound))
+	fmt.Println("miss:", errors.Is(err, libmemcached.ErrCacheMiss))
 	// Output: miss: true
 }
 
