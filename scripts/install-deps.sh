@@ -9,9 +9,15 @@
 # present.
 set -euo pipefail
 
-packages=(libmemcached-dev memcached pkg-config gcc libc6-dev python3-pylibmc
-  sasl2-bin libsasl2-modules libsasl2-modules-db
-  g++) # g++: memctl bench compares with douban/libmc, which is C++
+packages=(
+  libmemcached-dev pkg-config gcc libc6-dev # the binding (cgo)
+  libssl-dev # libmemcached.pc says Requires.private: libcrypto; libmemcached-dev does not pull it
+  memcached python3-pylibmc # the tests' servers and the peer they compare with
+  sasl2-bin libsasl2-modules libsasl2-modules-db # memcached -S and saslpasswd2 for the SASL tests
+  iptables # the network-partition test cuts a container's traffic with it
+  ca-certificates # module downloads through the Go proxy (https)
+  g++ # memctl bench compares with douban/libmc, which is C++
+)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
@@ -54,4 +60,8 @@ if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
   echo "install-deps: no Go toolchain found: install Go 1.22 or newer (https://go.dev/doc/install)" >&2
   exit 1
 fi
-pkg-config --exists libmemcached || { echo "install-deps: pkg-config cannot find libmemcached" >&2; exit 1; }
+if ! out=$(pkg-config --print-errors --exists libmemcached 2>&1); then
+  echo "install-deps: pkg-config cannot use libmemcached:" >&2
+  echo "$out" >&2
+  exit 1
+fi
