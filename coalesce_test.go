@@ -23,16 +23,30 @@ func newTestPool(t testing.TB, servers []string, size int, opts ...Option) *Pool
 
 // Many goroutines at once: every caller gets exactly its own item, miss or
 // value, and the Gets really were folded into fewer multi-gets.
+//
+// The goroutines start while the server is paused, so the first batches
+// wait in C long enough for the runtime to run the others (a cgo call
+// gives up its P only when it blocks): without that, on an idle machine
+// whose round trips are short, two goroutines could take turns alone and
+// no Get would ever find company.
 func TestCoalescedGetsEachGetTheirOwn(t *testing.T) {
 	for _, pr := range protocols {
 		t.Run(pr.name, func(t *testing.T) {
-			s := sharedServer(t)
+			s := newServer(t)
 			p := newTestPool(t, []string{s.Addr}, 16, pr.opts...)
 			prefix := "coal-" + pr.name + "-"
 			const keys = 100
 			for i := 0; i < keys; i++ {
 				require.NoError(t, p.Set(&Item{Key: fmt.Sprint(prefix, i), Value: []byte(fmt.Sprint("value-", i)), Flags: uint32(i)}))
 			}
+			require.NoError(t, s.cmd.Process.Signal(syscall.SIGSTOP))
+			time.Sleep(50 * time.Millisecond) // SIGSTOP is asynchronous
+			resumed := false
+			defer func() {
+				if !resumed {
+					s.cmd.Process.Signal(syscall.SIGCONT)
+				}
+			}()
 			const goroutines, rounds = 128, 40
 			var wg sync.WaitGroup
 			errs := make(chan error, goroutines)
@@ -63,6 +77,9 @@ func TestCoalescedGetsEachGetTheirOwn(t *testing.T) {
 					}
 				}(g)
 			}
+			time.Sleep(100 * time.Millisecond) // every goroutine has queued
+			require.NoError(t, s.cmd.Process.Signal(syscall.SIGCONT))
+			resumed = true
 			wg.Wait()
 			close(errs)
 			for err := range errs {
