@@ -103,7 +103,7 @@ func (c *Client) setBehavior(b Behavior, value uint64) error {
 	if err := checkBehaviorValue("set_behavior", b, value); err != nil {
 		return err
 	}
-	rc := C.memcached_behavior_set(c.memc, C.memcached_behavior_t(b), C.uint64_t(value))
+	rc := C.memcached_behavior_set(c.memc, libBehavior(b), C.uint64_t(value))
 	if rc != C.MEMCACHED_SUCCESS {
 		e := handleError(c.memc, "set_behavior", "", rc)
 		if e.Message == "" {
@@ -153,7 +153,20 @@ func checkBehaviorValue(op string, b Behavior, value uint64) error {
 	if max, ok := behaviorMaxima[b]; ok && value > max {
 		return inputError(op, "", ReturnInvalidArguments, fmt.Sprintf("behavior %d: %d is larger than libmemcached keeps (at most %d)", b, value, max))
 	}
+	if b == BehaviorHash || b == BehaviorKetamaHash {
+		return checkHash(op, b, Hash(value))
+	}
 	return nil
+}
+
+// behaviorName returns b's pylibmc name, or its number.
+func behaviorName(b Behavior) string {
+	for _, nb := range pylibmcBehaviors {
+		if nb.b == b {
+			return nb.name
+		}
+	}
+	return fmt.Sprint(int(b))
 }
 
 // Behavior returns the current value of a behavior.
@@ -169,7 +182,7 @@ func behaviorGet(memc *C.memcached_st, b Behavior) (uint64, error) {
 	if b < 0 || b >= behaviorMax {
 		return 0, inputError("behavior", "", ReturnInvalidArguments, fmt.Sprintf("unknown behavior %d", b))
 	}
-	return uint64(C.lmc_behavior_get(memc, C.memcached_behavior_t(b))), nil
+	return uint64(C.lmc_behavior_get(memc, libBehavior(b))), nil
 }
 
 // SetBehaviors sets behaviors by pylibmc's names (see BehaviorNames), in
@@ -344,7 +357,7 @@ func (c *Client) Behaviors() map[string]any {
 func behaviorsOf(memc *C.memcached_st) map[string]any {
 	out := make(map[string]any, len(pylibmcBehaviors))
 	for _, nb := range pylibmcBehaviors {
-		v := uint64(C.lmc_behavior_get(memc, C.memcached_behavior_t(nb.b)))
+		v := uint64(C.lmc_behavior_get(memc, libBehavior(nb.b)))
 		switch nb.b {
 		case BehaviorHash:
 			out[nb.name] = nameOf(Hashers, Hash(v), v)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -20,6 +21,20 @@ import (
 // through the system Python (not the python3 on PATH, which may lack it).
 
 const pylibmcPython = "/usr/bin/python3"
+
+// pylibmcCommand runs pylibmcPython with args. Debian's pylibmc loads the
+// libmemcached it was built for, the system's: a LD_LIBRARY_PATH that
+// points this test binary at another version (make compat) is not passed
+// on to it.
+func pylibmcCommand(args ...string) *exec.Cmd {
+	cmd := exec.Command(pylibmcPython, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LD_LIBRARY_PATH=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
+}
 
 // pyOracleScript applies each behavior dict of the request to a fresh
 // pylibmc client and prints, per dict, the client's behaviors (without
@@ -63,7 +78,7 @@ func runPylibmc(t *testing.T, servers []string, binary bool, cases []map[string]
 	t.Helper()
 	req, err := json.Marshal(map[string]any{"servers": servers, "binary": binary, "cases": cases})
 	require.NoError(t, err)
-	cmd := exec.Command(pylibmcPython, "-c", pyOracleScript)
+	cmd := pylibmcCommand("-c", pyOracleScript)
 	cmd.Stdin = bytes.NewReader(req)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -138,7 +153,7 @@ func newUnconnected(t *testing.T, opts ...Option) *Client {
 // (a) Behaviors reports exactly the names pylibmc's behaviors shows, and
 // BehaviorNames lists them in pylibmc's order.
 func TestBehaviorNamesMatchPylibmc(t *testing.T) {
-	out, err := exec.Command(pylibmcPython, "-c",
+	out, err := pylibmcCommand("-c",
 		`import pylibmc,json; print(json.dumps(sorted(k for k in pylibmc.Client(['127.0.0.1:1']).behaviors if k!='pickle_protocol')))`).Output()
 	require.NoError(t, err)
 	var pyNames []string
@@ -322,7 +337,20 @@ func TestBehaviorRoundTrip(t *testing.T) {
 			if tc.name == "hash" || tc.name == "ketama_hash" {
 				// "default" is the default: move away first, so the
 				// round trip proves the setting.
-				require.NoError(t, c.SetBehaviors(map[string]any{tc.name: "murmur3"}))
+				away := "jenkins"
+				if tc.want == uint64(HashJenkins) {
+					away = "md5"
+				}
+				require.NoError(t, c.SetBehaviors(map[string]any{tc.name: away}))
+				if tc.want == uint64(HashMurmur3) && loaded.less(1, 1, 0) {
+					// libmemcached 1.0 would hash with murmur2 instead:
+					// refused (TestMurmur3RefusedOn10 checks the message).
+					require.Error(t, c.SetBehaviors(map[string]any{tc.name: tc.value}))
+					got, err := c.Behavior(tc.b)
+					require.NoError(t, err)
+					assert.Equal(t, uint64(Hashers[away]), got, "a refused hash leaves the old one")
+					return
+				}
 			}
 			require.NoError(t, c.SetBehaviors(map[string]any{tc.name: tc.value}))
 			got, err := c.Behavior(tc.b)

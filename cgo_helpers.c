@@ -275,7 +275,7 @@ static memcached_return_t lmc_auth_guard(lmc_client *c, const char *key, size_t 
   // libmemcached sends quiet deletes to the replicas and does not read
   // their "not found" answers, which then answer later requests.)
   static const char probe[] = "lmc-go\0auth-probe";
-  rc = memcached_touch_by_key(c->memc, key, key_len, probe, sizeof probe - 1, 0);
+  rc = lmc_touch(c->memc, key, key_len, probe, sizeof probe - 1, 0);
   if (rc != MEMCACHED_NOTFOUND && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_BUFFERED) {
     return rc;
   }
@@ -330,7 +330,7 @@ static memcached_return_t lmc_get_binary(lmc_client *c, const char *key, size_t 
   memcached_return_t rc;
   char *v = memcached_get(c->memc, key, key_len, &len, &flags, &rc);
   if (rc != MEMCACHED_SUCCESS) { // (an empty value is NULL with success)
-    return rc == MEMCACHED_END ? MEMCACHED_NOTFOUND : rc;
+    return lmc_miss_or_failure(c->memc, rc);
   }
   c->held = v;
   c->held_memc = c->memc;
@@ -375,10 +375,7 @@ memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len) {
   }
   memcached_result_st *r = memcached_fetch_result(c->memc, &c->result, &rc);
   if (r == NULL) {
-    if (rc == MEMCACHED_END) {
-      rc = MEMCACHED_NOTFOUND;
-    }
-    return rc;
+    return lmc_miss_or_failure(c->memc, rc);
   }
   // A reply for another key would be a desync: refuse it rather than hand
   // out a value that belongs to someone else.
@@ -516,6 +513,10 @@ static memcached_st *lmc_single(memcached_st *memc, const memcached_instance_st 
     return NULL;
   }
   memcached_servers_reset(one);
+  // Version and stats need the server's answer: with noreply,
+  // memcached_version sends its request and reads nothing. (A UDP handle
+  // refuses this; it cannot be asked anyway.)
+  (void) memcached_behavior_set(one, MEMCACHED_BEHAVIOR_NOREPLY, 0);
   const char *host = memcached_server_name(in);
   if (strcmp(memcached_server_type(in), "SOCKET") == 0) {
     *rc = memcached_server_add_unix_socket(one, host);
@@ -574,6 +575,7 @@ static memcached_return_t lmc_each_server(lmc_client *c, lmc_per_server_fn fn, c
       worst = rc;
     }
     if (one != NULL) {
+      lmc_reset_after_timeout(one); // before memcached_free: see compat.h
       memcached_free(one);
     }
   }
@@ -688,6 +690,9 @@ uint64_t lmc_behavior_get(memcached_st *memc, memcached_behavior_t flag) {
   }
   if (flag == MEMCACHED_BEHAVIOR_SOCKET_RECV_SIZE) {
     return memc->recv_size < 0 ? 0 : (uint64_t) memc->recv_size;
+  }
+  if (flag == MEMCACHED_BEHAVIOR_KETAMA_HASH) {
+    return lmc_distribution_hash(memc);
   }
   return memcached_behavior_get(memc, flag);
 }

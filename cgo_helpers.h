@@ -11,6 +11,8 @@
 #include <libmemcached-1.0/memcached.h>
 #include <libmemcachedutil-1.0/pool.h>
 
+#include "compat.h"
+
 // lmc_buf is a growable byte buffer that outputs records to Go.
 typedef struct lmc_buf {
   char *data;
@@ -151,6 +153,8 @@ int lmc_last_server(lmc_client *c);
 // lmc_behavior_get is memcached_behavior_get without its side effect: for
 // an unset socket send or receive size libmemcached connects to the first
 // server to read the OS's buffer size; this reports 0 ("the OS default").
+// KETAMA_HASH reads the distribution hash on every version
+// (lmc_distribution_hash).
 uint64_t lmc_behavior_get(memcached_st *memc, memcached_behavior_t flag);
 
 // lmc_pool_fetch takes a free handle from the pool without waiting (the Go

@@ -184,7 +184,7 @@ func (q *coalescer) run(batch []*waiter) {
 	}
 	defer q.p.put(s)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if len(batch) == 1 && !batch[0].multi {
 		// A lone Get: exactly Client.Get, with no batching overhead.
 		batch[0].item, batch[0].err = s.getLocked(batch[0].key)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"regexp"
 	"sort"
 	"strings"
@@ -30,7 +29,7 @@ func runPy(t testing.TB, script string, in, out any) {
 	t.Helper()
 	req, err := json.Marshal(in)
 	require.NoError(t, err)
-	cmd := exec.Command(pylibmcPython, "-c", script)
+	cmd := pylibmcCommand("-c", script)
 	cmd.Stdin = bytes.NewReader(req)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -1,6 +1,6 @@
 // Package libmemcached is a memcached client for Go: a thin cgo binding over
-// libmemcached (the libmemcached-awesome 1.1 line), doing for Go what pylibmc
-// does for Python. libmemcached speaks the protocol (ASCII or binary), hashes
+// libmemcached (1.0.18 to 1.1.4), doing for Go what pylibmc does for
+// Python. libmemcached speaks the protocol (ASCII or binary), hashes
 // keys, spreads them over servers (modula or consistent ketama), fails over,
 // replicates and authenticates with SASL; this package hands it Go memory
 // inside each call and copies results out once.
@@ -12,6 +12,15 @@
 // Every failure is an *Error with libmemcached's return code; test for the
 // common ones with errors.Is and the generated sentinels (ErrCacheMiss,
 // ErrNotStored, ErrCASConflict, ErrTimeout, ...).
+//
+// The package builds against the libmemcached headers it finds through
+// pkg-config, from 1.0.18 (macOS Homebrew, Ubuntu 22.04) to 1.1.4 (Debian
+// 12, Ubuntu 24.04), and behaves the same on each: it guards against the
+// bugs of the library it loads (a hung server is a timeout and never a
+// miss; no late reply answers another request; a hash the library cannot
+// compute as named is refused) and refuses to run against a library whose
+// major.minor release differs from the headers' (ErrLibraryMismatch).
+// LibraryVersion and RuntimeVersion tell which is which.
 package libmemcached
 
 /*
@@ -21,9 +30,6 @@ package libmemcached
 #include <string.h>
 #include <libmemcached-1.0/memcached.h>
 #include "cgo_helpers.h"
-#if !defined(LIBMEMCACHED_VERSION_HEX) || LIBMEMCACHED_VERSION_HEX < 0x01000018
-#error "libmemcached 1.0.18 or newer is required (Debian: apt-get install libmemcached-dev)"
-#endif
 */
 import "C"
 
@@ -37,16 +43,13 @@ import (
 	"unsafe"
 )
 
-// LibraryVersion is the version of the libmemcached headers the package was
-// built against (LIBMEMCACHED_VERSION_STRING).
-const LibraryVersion = C.LIBMEMCACHED_VERSION_STRING
-
 // MaxKeyLength is the longest key memcached accepts, in bytes, namespace
 // included.
 const MaxKeyLength = 250
 
-// maxNamespaceLength is libmemcached's MEMCACHED_MAX_NAMESPACE less its NUL.
-const maxNamespaceLength = C.MEMCACHED_MAX_NAMESPACE - 1
+// maxNamespaceLength is libmemcached's longest namespace less its NUL
+// (MEMCACHED_MAX_NAMESPACE; see compat.h).
+const maxNamespaceLength = C.LMC_MAX_NAMESPACE - 1
 
 // Item is an item to be stored in, or read from, memcached.
 type Item struct {
@@ -169,6 +172,9 @@ func LiveCAllocations() int {
 // libmemcached connects on first use, so a server that is down surfaces as
 // an error from the first operation that needs it.
 func New(servers []string, opts ...Option) (*Client, error) {
+	if err := checkLoadedLibrary(); err != nil {
+		return nil, err
+	}
 	if len(servers) == 0 {
 		return nil, &Error{Code: ReturnNoServers, Original: ReturnNoServers, Op: "new", Message: "no servers given"}
 	}
@@ -229,6 +235,9 @@ func New(servers []string, opts ...Option) (*Client, error) {
 // (ErrParseError) carrying libmemcached's parse message. Options apply after
 // the configuration.
 func NewFromConfig(config string, opts ...Option) (*Client, error) {
+	if err := checkLoadedLibrary(); err != nil {
+		return nil, err
+	}
 	if strings.IndexByte(config, 0) >= 0 {
 		return nil, inputError("new", "", ReturnInvalidArguments, "configuration contains a NUL byte")
 	}
@@ -418,6 +427,17 @@ func (c *Client) lock(op string) error {
 	return nil
 }
 
+// unlock ends an operation on a client locked by lock. On a library that
+// keeps a timed-out connection open (libmemcached 1.1.0 to 1.1.3; see
+// compat.go), it first closes the handle's connections if the operation
+// timed out, so that no late reply answers a later request.
+func (c *Client) unlock() {
+	if resetsAfterTimeout() && c.memc != nil {
+		C.lmc_reset_after_timeout(c.memc)
+	}
+	c.mu.Unlock()
+}
+
 // ---------------------------------------------------------------------------
 // Input checks: nothing reaches libmemcached unchecked.
 
@@ -583,7 +603,7 @@ func (c *Client) Get(key string) (*Item, error) {
 	if err := c.lock("get"); err != nil {
 		return nil, err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	return c.getLocked(key)
 }
 
@@ -610,7 +630,7 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 	if err := c.lock("get_multi"); err != nil {
 		return nil, err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if len(keys) == 0 {
 		return map[string]*Item{}, nil
 	}
@@ -727,7 +747,7 @@ func (c *Client) store(op storeOp, it *Item) error {
 	if err := c.lock(name); err != nil {
 		return err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if err := checkItem(name, it); err != nil {
 		return err
 	}
@@ -803,7 +823,7 @@ func (c *Client) Delete(key string) error {
 	if err := c.lock("delete"); err != nil {
 		return err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if err := c.checkKey("delete", key); err != nil {
 		return err
 	}
@@ -836,7 +856,7 @@ func (c *Client) incr(op, key string, delta uint64, decr C.int) (uint64, error) 
 	if err := c.lock(op); err != nil {
 		return 0, err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if err := c.checkKey(op, key); err != nil {
 		return 0, err
 	}
@@ -864,14 +884,15 @@ func (c *Client) Touch(key string, seconds int32) error {
 	if err := c.lock("touch"); err != nil {
 		return err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if err := c.checkKey("touch", key); err != nil {
 		return err
 	}
 	if seconds < 0 {
 		return inputError("touch", key, ReturnInvalidArguments, fmt.Sprintf("negative expiration %d", seconds))
 	}
-	rc := C.memcached_touch(c.memc, cstr(key), C.size_t(len(key)), C.time_t(seconds))
+	k, kl := cstr(key), C.size_t(len(key))
+	rc := C.lmc_touch(c.memc, k, kl, k, kl, C.time_t(seconds))
 	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED {
 		return nil
 	}
@@ -887,7 +908,7 @@ func (c *Client) SetMulti(items []*Item) (failed []string, err error) {
 	if err := c.lock("set_multi"); err != nil {
 		return nil, err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if len(items) == 0 {
 		return nil, nil
 	}
@@ -936,7 +957,7 @@ func (c *Client) DeleteMulti(keys []string) error {
 	if err := c.lock("delete_multi"); err != nil {
 		return err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if len(keys) == 0 {
 		return nil
 	}
@@ -980,7 +1001,7 @@ func (c *Client) FlushAll() error {
 	if err := c.lock("flush_all"); err != nil {
 		return err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	rc := C.memcached_flush(c.memc, 0)
 	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED {
 		return nil
@@ -1065,7 +1086,7 @@ func (c *Client) perServer(op string, call func() C.memcached_return_t, add func
 	if err := c.lock(op); err != nil {
 		return err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	rc := call()
 	recs := c.records(int(c.c.out_count))
 	for _, r := range recs {
@@ -1088,7 +1109,7 @@ func (c *Client) Servers() []string {
 	if c.lock("servers") != nil {
 		return nil
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	n := C.lmc_servers(c.c)
 	out := make([]string, 0, int(n))
 	for _, r := range c.records(int(n)) {
@@ -1103,7 +1124,7 @@ func (c *Client) ServerFor(key string) (string, error) {
 	if err := c.lock("server_for"); err != nil {
 		return "", err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if err := c.checkKey("server_for", key); err != nil {
 		return "", err
 	}
@@ -1120,7 +1141,7 @@ func (c *Client) DisconnectAll() {
 	if c.lock("quit") != nil {
 		return
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	C.memcached_quit(c.memc)
 }
 
@@ -1130,7 +1151,7 @@ func (c *Client) Clone() (*Client, error) {
 	if err := c.lock("clone"); err != nil {
 		return nil, err
 	}
-	defer c.mu.Unlock()
+	defer c.unlock()
 	memc := C.memcached_clone(nil, c.memc)
 	if memc == nil {
 		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "clone"}

@@ -259,7 +259,7 @@ func (p *Pool) Warm(ctx context.Context) error {
 // connect connects the handle to every server (taken slot; not locked).
 func (s *Client) connect(op string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if C.memcached_behavior_get(s.memc, C.MEMCACHED_BEHAVIOR_USE_UDP) != 0 {
 		return nil
 	}
@@ -485,7 +485,7 @@ func (p *Pool) setBehavior(op string, b Behavior, value uint64) error {
 	if err := checkBehaviorValue(op, b, value); err != nil {
 		return err
 	}
-	rc := C.memcached_pool_behavior_set(p.cpool, C.memcached_behavior_t(b), C.uint64_t(value))
+	rc := C.memcached_pool_behavior_set(p.cpool, libBehavior(b), C.uint64_t(value))
 	if rc != C.MEMCACHED_SUCCESS {
 		return handleError(p.master.memc, op, "", rc)
 	}
