@@ -154,7 +154,15 @@ func resetsAfterTimeout() bool { return quirks&qTimeoutKeepsConn != 0 }
 // libmemcached before 1.1.0 accepts MEMCACHED_HASH_MURMUR3 and silently
 // hashes with murmur (murmur2) instead, which would put keys on other
 // servers than every 1.1 client (pylibmc's included) does.
+//
+// It also refuses a number that is no hash algorithm, on every version:
+// libmemcached answers MEMCACHED_HASH_MAX with an error after resetting the
+// hash to the default, and larger numbers with success, changing nothing.
 func checkHash(op string, b Behavior, h Hash) error {
+	if h < HashDefault || h >= HashCustom {
+		return inputError(op, "", ReturnInvalidArguments, fmt.Sprintf(
+			"behavior %s: %d is not a hash algorithm (%d to %d; see Hashers)", behaviorName(b), int(h), int(HashDefault), int(HashCustom)-1))
+	}
 	if h == HashMurmur3 && loaded.less(1, 1, 0) {
 		return inputError(op, "", ReturnInvalidArguments, fmt.Sprintf(
 			"behavior %s: libmemcached %s has no murmur3 (it would hash with murmur2 instead and place keys on other servers than libmemcached 1.1 does); use libmemcached 1.1 or another hash",

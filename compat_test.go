@@ -114,6 +114,35 @@ func pausable(t *testing.T) (s *memcachedServer, pause func() (resume func())) {
 	}
 }
 
+// clientAndPool returns a Client and a Pool of size handles for addr,
+// closed when the test ends.
+func clientAndPool(t *testing.T, addr string, size int, opts ...Option) (*Client, *Pool) {
+	t.Helper()
+	c, err := New([]string{addr}, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	pool, err := NewPool([]string{addr}, size, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { pool.Close() })
+	return c, pool
+}
+
+// returnsWithin runs fn and fails the test if it has not returned within d
+// (a call stuck in libmemcached cannot be interrupted: it is left behind).
+func returnsWithin(t *testing.T, d time.Duration, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s did not return within %v", what, d)
+	}
+}
+
 // assertTimeout checks that err is a timeout and not a miss.
 func assertTimeout(t *testing.T, err error, what string) {
 	t.Helper()
@@ -135,12 +164,7 @@ func TestHungServerIsATimeoutNotAMiss(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			s, pause := pausable(t)
 			opts := append([]Option{WithBehaviors(map[string]any{"_poll_timeout": pollMS})}, p.opts...)
-			c, err := New([]string{s.Addr}, opts...)
-			require.NoError(t, err)
-			defer c.Close()
-			pool, err := NewPool([]string{s.Addr}, 2, opts...)
-			require.NoError(t, err)
-			defer pool.Close()
+			c, pool := clientAndPool(t, s.Addr, 2, opts...)
 			// Connected first, so the pause hangs a live connection
 			// (connecting to a stopped server succeeds too: the kernel
 			// accepts; either way the reply never comes).
@@ -172,7 +196,7 @@ func TestHungServerIsATimeoutNotAMiss(t *testing.T) {
 				it, err := c.Get("hung/a")
 				return err == nil && string(it.Value) == "a"
 			}, 5*time.Second, 20*time.Millisecond)
-			_, err = c.Get("hung/absent")
+			_, err := c.Get("hung/absent")
 			assert.ErrorIs(t, err, ErrCacheMiss, "a real miss is still a miss")
 		})
 	}
@@ -193,12 +217,7 @@ func TestTimedOutReplyNotHandedToNextGet(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/no_block=%v", p.name, noBlock), func(t *testing.T) {
 				s := newServer(t)
 				opts := append([]Option{WithBehaviors(map[string]any{"no_block": noBlock, "retry_timeout": 0})}, p.opts...)
-				c, err := New([]string{s.Addr}, opts...)
-				require.NoError(t, err)
-				defer c.Close()
-				pool, err := NewPool([]string{s.Addr}, 1, opts...)
-				require.NoError(t, err)
-				defer pool.Close()
+				c, pool := clientAndPool(t, s.Addr, 1, opts...)
 				require.NoError(t, c.Set(&Item{Key: "first", Value: []byte("first")}))
 				require.NoError(t, c.Set(&Item{Key: "second", Value: []byte("second")}))
 
@@ -284,9 +303,7 @@ func TestCloseReturnsAfterTimeouts(t *testing.T) {
 					require.NoError(t, seed.Set(&Item{Key: key, Value: []byte(key)}))
 				}
 				seed.Close()
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
+				returnsWithin(t, 60*time.Second, "gets with a poll timeout of 0, then Close", func() {
 					for try := 0; try < 30; try++ {
 						c, err := New([]string{s.Addr}, opts...)
 						if err != nil {
@@ -312,12 +329,7 @@ func TestCloseReturnsAfterTimeouts(t *testing.T) {
 						c.Close()
 						pool.Close()
 					}
-				}()
-				select {
-				case <-done:
-				case <-time.After(60 * time.Second):
-					t.Fatal("gets with a poll timeout of 0, then Close, did not return within 60 s")
-				}
+				})
 			})
 		}
 	}
@@ -334,9 +346,7 @@ func TestNoReplyTouchThenEverythingReturns(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			s := newServer(t)
 			opts := append([]Option{WithBehaviors(map[string]any{"_noreply": true, "_poll_timeout": 500})}, p.opts...)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
+			returnsWithin(t, 60*time.Second, "operations after a Touch with noreply", func() {
 				c, err := New([]string{s.Addr}, opts...)
 				if !assert.NoError(t, err) {
 					return
@@ -367,12 +377,7 @@ func TestNoReplyTouchThenEverythingReturns(t *testing.T) {
 				}
 				c.Close()
 				pool.Close()
-			}()
-			select {
-			case <-done:
-			case <-time.After(60 * time.Second):
-				t.Fatal("operations after a Touch with noreply did not return within 60 s")
-			}
+			})
 		})
 	}
 }
@@ -428,6 +433,25 @@ func TestMurmur3OnlyWhereItExists(t *testing.T) {
 	}
 	t.Logf("FIGURE murmur3_vs_murmur_moved=%d/1000", differ)
 	assert.Greater(t, differ, 100, "murmur3 must place keys differently from murmur")
+}
+
+// A number that is no hash algorithm is refused before libmemcached sees it:
+// it would reset the hash to the default (MEMCACHED_HASH_MAX, with an
+// error) or report success and change nothing (larger numbers).
+func TestHashNumberOutOfRange(t *testing.T) {
+	for _, b := range []Behavior{BehaviorHash, BehaviorKetamaHash} {
+		for _, h := range []uint64{uint64(HashCustom), uint64(HashCustom) + 1, 13, 99} {
+			c := newUnconnected(t)
+			require.NoError(t, c.SetBehavior(b, uint64(HashMD5)))
+			err := c.SetBehavior(b, h)
+			require.Error(t, err, "behavior %d = %d", b, h)
+			assert.ErrorIs(t, err, ErrInvalidArguments)
+			assert.Contains(t, err.Error(), "not a hash algorithm")
+			got, err := c.Behavior(b)
+			require.NoError(t, err)
+			assert.Equal(t, uint64(HashMD5), got, "behavior %d = %d changed the hash", b, h)
+		}
+	}
 }
 
 // Before 1.1.0, memcached_behavior_get(KETAMA_HASH) returned the key hash.
