@@ -5,7 +5,7 @@ GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all deps generate check-generated fmt-check vet test demo memctl bench clean
+.PHONY: all deps generate check-generated fmt-check vet test compat asan demo memctl bench clean
 
 all: test
 
@@ -43,6 +43,18 @@ MEMCTL_TAGS = $$(command -v g++ >/dev/null 2>&1 || echo nolibmc)
 test: deps check-generated fmt-check vet
 	$(GO) test $(GOTEST_FLAGS) ./...
 	cd cmd/memctl && $(GO) vet -tags "$(MEMCTL_TAGS)" ./... && $(GO) test -tags "$(MEMCTL_TAGS)" $(GOTEST_FLAGS) ./...
+
+# The package's tests against the other libmemcached releases users have:
+# 1.0.18 (macOS Homebrew, Ubuntu 22.04; from Debian 11's packages) and 1.1.0
+# (RHEL 9; from ../shared/compat when it is there), each with its own
+# GOCACHE, and a library whose major.minor differs from the headers'
+# refused. See scripts/compat.sh.
+compat: deps
+	bash scripts/compat.sh
+
+# The package's tests under AddressSanitizer (gcc's libasan).
+asan: deps
+	$(GO) test -asan -count=1 -timeout 20m .
 
 memctl: deps
 	@command -v g++ >/dev/null 2>&1 || echo "memctl: no g++: building without douban/libmc (install g++ to compare with it)"
