@@ -5,7 +5,7 @@ go 1.22.0
 require (
 	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c
 	github.com/douban/libmc v1.4.15
-	github.com/libmemcached-go/libmemcached v0.0.0-00010101000000-000000000000
+	github.com/libmemcached-go/libmemcached v0.1.0
 	gonum.org/v1/plot v0.15.2
 )
 
@@ -26,4 +26,3 @@ require (
 	golang.org/x/text v0.22.0 // indirect
 )
 
-replace github.com/libmemcached-go/libmemcached => ../..
