@@ -13,7 +13,9 @@
 #
 # Each version gets its own GOCACHE (cgo output built against other headers
 # is otherwise reused silently), and TestLoadedLibrary proves that the
-# library loaded at run time is the one asked for. Then a test binary built
+# library loaded at run time is the one asked for. The tests that compare
+# with Debian's pylibmc run twice: with pylibmc on the system's library,
+# then on the release under test. Then a test binary built
 # against one release runs with the other loaded, and must be refused
 # (TestLibraryMismatch), in both directions.
 #
@@ -165,6 +167,10 @@ for v in "${versions[@]}"; do
     # shellcheck disable=SC2086
     $go test $gotest_flags . ./cmd/errgen
     $go test -count=1 -run '^TestLoadedLibrary$' -v . | grep FIGURE
+    # The tests that compare with pylibmc ran it on the system's
+    # libmemcached (a Python fleet elsewhere); again with pylibmc on this
+    # release too, as on a host that ships it (Ubuntu 22.04, RHEL 9).
+    LIBMEMCACHED_PYLIBMC_LIBRARY_PATH=$libdir $go test -count=1 -run 'Pylibmc|Interop|Parity|Migration' .
     cd cmd/memctl
     $go vet -tags "$(command -v g++ >/dev/null 2>&1 || echo nolibmc)" ./...
     # shellcheck disable=SC2086
