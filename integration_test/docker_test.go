@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -531,9 +532,13 @@ func (n *dockerNode) iptables(op string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("%w: entering the container's network namespace needs root", errUnsupported)
 	}
-	for _, tool := range []string{"nsenter", "iptables"} {
+	if runtime.GOOS != "linux" {
+		return fmt.Errorf("%w: it needs Linux's nsenter and iptables (this is %s)", errUnsupported, runtime.GOOS)
+	}
+	for tool, pkg := range map[string]string{"nsenter": "util-linux", "iptables": "iptables"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%w: %s is not installed", errUnsupported, tool)
+			// Not a skip: install-deps installs it.
+			return fmt.Errorf("%s is not installed: run scripts/install-deps.sh (Debian, Ubuntu: apt-get install %s)", tool, pkg)
 		}
 	}
 	st, err := n.state()
