@@ -174,9 +174,9 @@ func checkHash(op string, b Behavior, h Hash) error {
 // libBehavior is the libmemcached behavior that does what b means on every
 // version. Before 1.1.0, MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS also set
 // server_failure_limit to its value (refusing 0) and read back as it
-// (libmemcached gh #35); 1.1 made it the switch of auto_eject_hosts, as
-// pylibmc's remove_failed is documented, and the binding gives it that
-// meaning on 1.0 too.
+// (libmemcached gh #35); 1.1 made it the switch of auto_eject_hosts. The
+// binding gives it that meaning on 1.0 too, so the same settings behave the
+// same on every release (set failure_limit for the count).
 func libBehavior(b Behavior) C.memcached_behavior_t {
 	if b == BehaviorRemoveFailedServers && loaded.less(1, 1, 0) {
 		return C.MEMCACHED_BEHAVIOR_AUTO_EJECT_HOSTS
