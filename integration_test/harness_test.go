@@ -53,7 +53,8 @@ type node interface {
 	Reconnect() error
 	// Partition drops every packet in and out of the container's network
 	// namespace (an iptables rule inside that namespace only); Heal removes
-	// the rule. Docker only, and it needs nsenter and iptables as root.
+	// the rule. Docker only: iptables runs inside the container, through the
+	// Docker engine (the image carries the host's iptables).
 	Partition() error
 	Heal() error
 }

@@ -5,7 +5,8 @@
 # dynamic loader included, at the paths ldd gives), Cyrus SASL's PLAIN and
 # sasldb plugins with their own libraries (for `memcached -S`), coreutils'
 # timeout (the entry point runs memcached under it, so that a container a
-# crashed test run left behind stops by itself), and /etc/passwd and
+# crashed test run left behind stops by itself), iptables (for the partition
+# test, run inside the container), and /etc/passwd and
 # /etc/group lines for root (memcached running as root needs `-u root`,
 # which looks the user up).
 #
@@ -112,6 +113,27 @@ if [ -n "$sasl_dir" ]; then
   done
 else
   echo "memcached-image: warning: no SASL plugins found (apt-get install libsasl2-modules libsasl2-modules-db): SASL will not work" >&2
+fi
+
+# iptables, for the network-partition test: it runs iptables inside the
+# container (created with CAP_NET_ADMIN) through the Docker engine, so the
+# test needs no privileges on the host itself. The multi-call binary picks
+# its personality from its name, so it is copied as /usr/sbin/iptables.
+iptables_bin=$(command -v iptables 2>/dev/null || true)
+[ -n "$iptables_bin" ] || { [ -x /usr/sbin/iptables ] && iptables_bin=/usr/sbin/iptables; }
+if [ -n "$iptables_bin" ]; then
+  copy_file "$(readlink -f "$iptables_bin")" /usr/sbin/iptables
+  copy_libs "$(readlink -f "$iptables_bin")"
+  # "-j DROP" is the standard target, an extension of its own.
+  for x in /usr/lib/*/xtables/libxt_standard.so /usr/lib/xtables/libxt_standard.so; do
+    if [ -e "$x" ]; then
+      copy_file "$x"
+      copy_libs "$x"
+    fi
+  done
+  mkdir -p "$rootfs/run"
+else
+  echo "memcached-image: warning: iptables is not installed (apt-get install iptables): the partition test will fail" >&2
 fi
 
 mkdir -p "$rootfs/etc/sasl2" "$rootfs/tmp"
