@@ -18,9 +18,19 @@ import (
 )
 
 // These tests check SetBehaviors/Behaviors against pylibmc itself, run live
-// through the system Python (not the python3 on PATH, which may lack it).
+// through the system Python (not the python3 on PATH, which may lack it), or
+// the interpreter LIBMEMCACHED_TEST_PYTHON names (macOS: one with pylibmc
+// installed, e.g. after `python3 -m pip install pylibmc`).
 
-const pylibmcPython = "/usr/bin/python3"
+var pylibmcPython = func() string {
+	if p := os.Getenv("LIBMEMCACHED_TEST_PYTHON"); p != "" {
+		return p
+	}
+	return "/usr/bin/python3"
+}()
+
+// pylibmcHint says how to get pylibmc, for a failure to run it.
+const pylibmcHint = "pylibmc is needed: run scripts/install-deps.sh (Debian, Ubuntu: apt-get install python3-pylibmc); elsewhere install it (python3 -m pip install pylibmc) and set LIBMEMCACHED_TEST_PYTHON to that python"
 
 // pylibmcCommand runs pylibmcPython with args. Debian's pylibmc loads the
 // libmemcached it was built for, the system's: a LD_LIBRARY_PATH that
@@ -120,7 +130,7 @@ func runPylibmc(t *testing.T, servers []string, binary bool, cases []map[string]
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	require.NoError(t, err, "running pylibmc through %s: %s", pylibmcPython, stderr.String())
+	require.NoError(t, err, "running pylibmc through %s: %s\n%s", pylibmcPython, stderr.String(), pylibmcHint)
 	dec := json.NewDecoder(bytes.NewReader(out))
 	dec.UseNumber()
 	var o pyOracle
@@ -192,7 +202,7 @@ func newUnconnected(t *testing.T, opts ...Option) *Client {
 func TestBehaviorNamesMatchPylibmc(t *testing.T) {
 	out, err := pylibmcCommand("-c",
 		`import pylibmc,json; print(json.dumps(sorted(k for k in pylibmc.Client(['127.0.0.1:1']).behaviors if k!='pickle_protocol')))`).Output()
-	require.NoError(t, err)
+	require.NoError(t, err, pylibmcHint)
 	var pyNames []string
 	require.NoError(t, json.Unmarshal(out, &pyNames))
 	require.NotEmpty(t, pyNames)

@@ -34,7 +34,7 @@ func runPy(t testing.TB, script string, in, out any) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.Output()
-	require.NoError(t, err, "python failed:\n%s", stderr.String())
+	require.NoError(t, err, "python failed:\n%s\n%s", stderr.String(), pylibmcHint)
 	if out != nil {
 		require.NoError(t, json.Unmarshal(stdout, out), "python output: %s", stdout)
 	}
