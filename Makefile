@@ -30,8 +30,10 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
 
+# integration_test/ is a module of its own (dockertest stays out of the
+# library's go.mod); go.work lets these commands name it from the root.
 vet: deps
-	$(GO) vet ./...
+	$(GO) vet ./... ./integration_test/...
 
 # cmd/memctl is a module of its own (its go.mod replaces the library with
 # ../..), so that the clients "memctl bench" compares never enter the
@@ -41,7 +43,7 @@ vet: deps
 MEMCTL_TAGS = $$(command -v g++ >/dev/null 2>&1 || echo nolibmc)
 
 test: deps check-generated fmt-check vet
-	$(GO) test $(GOTEST_FLAGS) ./...
+	$(GO) test $(GOTEST_FLAGS) ./... ./integration_test/...
 	cd cmd/memctl && $(GO) vet -tags "$(MEMCTL_TAGS)" ./... && $(GO) test -tags "$(MEMCTL_TAGS)" $(GOTEST_FLAGS) ./...
 
 # The package's tests against the other libmemcached releases users have:
