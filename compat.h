@@ -4,7 +4,9 @@
 // the headers are resolved here at compile time (LIBMEMCACHED_VERSION_HEX
 // and feature macros); bugs of the library that is loaded are guarded at
 // run time, through the quirk bits below, which compat.go derives from
-// memcached_lib_version() and hands to each client.
+// memcached_lib_version() once and stores in lmc_quirks. (compat.go also
+// holds the guards only Go needs: the library mismatch check, murmur3 on
+// 1.0, remove_failed's meaning.)
 #ifndef LIBMEMCACHED_GO_COMPAT_H
 #define LIBMEMCACHED_GO_COMPAT_H
 
