@@ -127,22 +127,6 @@ func clientAndPool(t *testing.T, addr string, size int, opts ...Option) (*Client
 	return c, pool
 }
 
-// returnsWithin runs fn and fails the test if it has not returned within d
-// (a call stuck in libmemcached cannot be interrupted: it is left behind).
-func returnsWithin(t *testing.T, d time.Duration, what string, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("%s did not return within %v", what, d)
-	}
-}
-
 // assertTimeout checks that err is a timeout and not a miss.
 func assertTimeout(t *testing.T, err error, what string) {
 	t.Helper()
@@ -303,7 +287,7 @@ func TestCloseReturnsAfterTimeouts(t *testing.T) {
 					require.NoError(t, seed.Set(&Item{Key: key, Value: []byte(key)}))
 				}
 				seed.Close()
-				returnsWithin(t, 60*time.Second, "gets with a poll timeout of 0, then Close", func() {
+				ctWithin(t, 60*time.Second, "gets with a poll timeout of 0, then Close", func() {
 					for try := 0; try < 30; try++ {
 						c, err := New([]string{s.Addr}, opts...)
 						if err != nil {
@@ -346,7 +330,7 @@ func TestNoReplyTouchThenEverythingReturns(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			s := newServer(t)
 			opts := append([]Option{WithBehaviors(map[string]any{"_noreply": true, "_poll_timeout": 500})}, p.opts...)
-			returnsWithin(t, 60*time.Second, "operations after a Touch with noreply", func() {
+			ctWithin(t, 60*time.Second, "operations after a Touch with noreply", func() {
 				c, err := New([]string{s.Addr}, opts...)
 				if !assert.NoError(t, err) {
 					return
