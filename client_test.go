@@ -2,11 +2,11 @@ package libmemcached
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libmemcached-go/libmemcached/internal/memcachedtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -75,44 +76,21 @@ func ctWithin(t testing.TB, d time.Duration, what string, fn func()) {
 	}
 }
 
-// ctLaunch starts memcached with args, reachable at dialAddr over network.
-func ctLaunch(t testing.TB, network, dialAddr string, args []string) (*memcachedServer, error) {
-	t.Helper()
-	bin, err := memcachedBinary()
-	require.NoError(t, err)
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "root")
-	}
-	s, err := launch(bin, args, dialAddr, func() bool {
-		c, err := net.DialTimeout(network, dialAddr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return true
-		}
-		return false
-	})
-	if err == nil {
-		t.Cleanup(s.Stop)
-	}
-	return s, err
-}
-
 // ctStartOnPort starts memcached on 127.0.0.1:port (for a restart on the
 // same address).
 func ctStartOnPort(t testing.TB, port int) *memcachedServer {
 	t.Helper()
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	var s *memcachedServer
 	var err error
 	for attempt := 0; attempt < 20; attempt++ { // the old listener may linger a moment
-		s, err = ctLaunch(t, "tcp", addr, []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64", "-t", "2"})
+		s, err = memcachedtest.Start(context.Background(), memcachedtest.Config{Port: port, Args: []string{"-t", "2"}})
 		if err == nil {
-			s.Port = port
+			t.Cleanup(s.Stop)
 			return s
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("restarting memcached on %s: %v", addr, err)
+	t.Fatalf("restarting memcached on port %d: %v", port, err)
 	return nil
 }
 
@@ -120,18 +98,16 @@ func ctStartOnPort(t testing.TB, port int) *memcachedServer {
 // does not work here.
 func ctStartIPv6(t testing.TB) *memcachedServer {
 	t.Helper()
-	l, err := net.Listen("tcp6", "[::1]:0")
+	if l, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		return nil
+	} else {
+		l.Close()
+	}
+	s, err := memcachedtest.Start(context.Background(), memcachedtest.Config{Host: "::1", Args: []string{"-t", "2"}})
 	if err != nil {
 		return nil
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	addr := "[::1]:" + strconv.Itoa(port)
-	s, err := ctLaunch(t, "tcp", addr, []string{"-l", "::1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64", "-t", "2"})
-	if err != nil {
-		return nil
-	}
-	s.Port = port
+	t.Cleanup(s.Stop)
 	return s
 }
 
@@ -154,14 +130,9 @@ func ctStat(t testing.TB, c *Client, name string) int64 {
 // ctArg returns the value following flag in a server's command line.
 func ctArg(t testing.TB, s *memcachedServer, flag string) string {
 	t.Helper()
-	args := s.cmd.Args
-	for i := 0; i+1 < len(args); i++ {
-		if args[i] == flag {
-			return args[i+1]
-		}
-	}
-	t.Fatalf("server started without %s", flag)
-	return ""
+	v := s.Arg(flag)
+	require.NotEmpty(t, v, "no %s in %v", flag, s.Args)
+	return v
 }
 
 // ---------------------------------------------------------------------------
@@ -1349,7 +1320,7 @@ func TestClientServerInfo(t *testing.T) {
 					for _, s := range servers {
 						m := st[s.Addr]
 						require.NotNil(t, m, "stats keyed by %s", s.Addr)
-						assert.Equal(t, strconv.Itoa(s.cmd.Process.Pid), m["pid"])
+						assert.Equal(t, strconv.Itoa(s.Pid()), m["pid"])
 						assert.Equal(t, strconv.Itoa(perServer[s.Addr]), m["curr_items"])
 					}
 

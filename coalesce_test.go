@@ -39,12 +39,12 @@ func TestCoalescedGetsEachGetTheirOwn(t *testing.T) {
 			for i := 0; i < keys; i++ {
 				require.NoError(t, p.Set(&Item{Key: fmt.Sprint(prefix, i), Value: []byte(fmt.Sprint("value-", i)), Flags: uint32(i)}))
 			}
-			require.NoError(t, s.cmd.Process.Signal(syscall.SIGSTOP))
+			require.NoError(t, s.Signal(syscall.SIGSTOP))
 			time.Sleep(50 * time.Millisecond) // SIGSTOP is asynchronous
 			resumed := false
 			defer func() {
 				if !resumed {
-					s.cmd.Process.Signal(syscall.SIGCONT)
+					s.Signal(syscall.SIGCONT)
 				}
 			}()
 			const goroutines, rounds = 128, 40
@@ -78,7 +78,7 @@ func TestCoalescedGetsEachGetTheirOwn(t *testing.T) {
 				}(g)
 			}
 			time.Sleep(100 * time.Millisecond) // every goroutine has queued
-			require.NoError(t, s.cmd.Process.Signal(syscall.SIGCONT))
+			require.NoError(t, s.Signal(syscall.SIGCONT))
 			resumed = true
 			wg.Wait()
 			close(errs)
@@ -368,10 +368,10 @@ func TestCoalescerSecondBatch(t *testing.T) {
 		}
 	}
 	pause := func() {
-		require.NoError(t, s.cmd.Process.Signal(syscall.SIGSTOP))
+		require.NoError(t, s.Signal(syscall.SIGSTOP))
 		time.Sleep(50 * time.Millisecond) // SIGSTOP is asynchronous
 	}
-	resume := func() { require.NoError(t, s.cmd.Process.Signal(syscall.SIGCONT)) }
+	resume := func() { require.NoError(t, s.Signal(syscall.SIGCONT)) }
 	defer resume()
 
 	// No batch yet, so none was big: the second caller does not wait.

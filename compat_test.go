@@ -100,13 +100,13 @@ func TestLibraryMismatch(t *testing.T) {
 func pausable(t *testing.T) (s *memcachedServer, pause func() (resume func())) {
 	s = newServer(t)
 	return s, func() func() {
-		require.NoError(t, s.cmd.Process.Signal(syscall.SIGSTOP))
+		require.NoError(t, s.Signal(syscall.SIGSTOP))
 		time.Sleep(50 * time.Millisecond) // SIGSTOP is asynchronous
 		resumed := false
 		resume := func() {
 			if !resumed {
 				resumed = true
-				s.cmd.Process.Signal(syscall.SIGCONT)
+				s.Signal(syscall.SIGCONT)
 			}
 		}
 		t.Cleanup(resume)

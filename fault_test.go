@@ -29,7 +29,7 @@ func TestHungServerNeverAnswersForAnotherKey(t *testing.T) {
 				require.NoError(t, c.Set(&Item{Key: fmt.Sprint("k", i), Value: []byte(fmt.Sprint("v", i))}))
 			}
 			for round := 0; round < 3; round++ {
-				require.NoError(t, s.cmd.Process.Signal(syscall.SIGSTOP))
+				require.NoError(t, s.Signal(syscall.SIGSTOP))
 				time.Sleep(50 * time.Millisecond) // SIGSTOP is asynchronous
 				start := time.Now()
 				_, err := c.Get(fmt.Sprint("k", round))
@@ -43,7 +43,7 @@ func TestHungServerNeverAnswersForAnotherKey(t *testing.T) {
 				require.Error(t, err)
 				err = c.Set(&Item{Key: fmt.Sprint("k", round), Value: []byte(fmt.Sprint("v", round))})
 				require.Error(t, err)
-				require.NoError(t, s.cmd.Process.Signal(syscall.SIGCONT))
+				require.NoError(t, s.Signal(syscall.SIGCONT))
 				time.Sleep(20 * time.Millisecond) // let the late replies arrive
 				for i := 0; i < n; i++ {
 					key := fmt.Sprint("k", i)

@@ -3,15 +3,13 @@ package libmemcached
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/libmemcached-go/libmemcached/internal/memcachedtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -30,22 +28,9 @@ func startSASLMemcached(t *testing.T, user, pass string) *memcachedServer {
 	require.NoError(t, err, "saslpasswd2: %s", out)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "memcached.conf"),
 		[]byte("mech_list: plain\nsasldb_path: "+filepath.Join(dir, "sasldb2")+"\n"), 0o644))
-	bin, err := memcachedBinary()
-	require.NoError(t, err)
-	port, err := freePort()
-	require.NoError(t, err)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-S"}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "root")
-	}
-	s, err := launchEnv(bin, args, []string{"SASL_CONF_PATH=" + dir}, addr, func() bool {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return true
-		}
-		return false
+	s, err := memcachedtest.Start(context.Background(), memcachedtest.Config{
+		Args: []string{"-S"},
+		Env:  []string{"SASL_CONF_PATH=" + dir},
 	})
 	require.NoError(t, err)
 	t.Cleanup(s.Stop)

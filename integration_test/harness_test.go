@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/libmemcached-go/libmemcached"
+	"github.com/libmemcached-go/libmemcached/internal/memcachedtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -363,14 +364,7 @@ func waitReady(addr string, limit time.Duration, alive func() error) error {
 	return fmt.Errorf("%s did not answer VERSION within %v: %v", addr, limit, last)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return memcachedtest.FreePort("127.0.0.1") }
 
 // ---------------------------------------------------------------------------
 // SASL: a sasldb with one user and a memcached.conf that points to it, in

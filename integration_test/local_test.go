@@ -1,15 +1,16 @@
 package integration
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/libmemcached-go/libmemcached/internal/memcachedtest"
 )
 
 // The local backend: memcached processes on loopback ports, for machines
@@ -27,17 +28,9 @@ type localBackend struct {
 }
 
 func newLocalBackend(reason string) (*localBackend, error) {
-	bin, err := exec.LookPath("memcached")
+	bin, err := memcachedtest.Binary()
 	if err != nil {
-		for _, p := range []string{"/usr/bin/memcached", "/usr/local/bin/memcached", "/usr/sbin/memcached"} {
-			if _, e := os.Stat(p); e == nil {
-				bin, err = p, nil
-				break
-			}
-		}
-	}
-	if err != nil {
-		return nil, errors.New("memcached is not installed: run scripts/install-deps.sh (Debian: apt-get install memcached)")
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "libmemcached-go-it-local")
 	if err != nil {
@@ -65,24 +58,16 @@ func (b *localBackend) start(name string, o nodeOptions) (node, error) {
 		if err := makeSASLFiles(dir, host, dir+"/sasldb2", *o.sasl); err != nil {
 			return nil, err
 		}
-		n.env = append(os.Environ(), "SASL_CONF_PATH="+dir)
+		n.env = []string{"SASL_CONF_PATH=" + dir}
 		n.args = append(n.args, "-S")
 	}
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		n.port = port
-		if lastErr = n.launch(); lastErr == nil {
-			b.mu.Lock()
-			b.nodes[n] = true
-			b.mu.Unlock()
-			return n, nil
-		}
+	if err := n.launch(0); err != nil {
+		return nil, err
 	}
-	return nil, lastErr
+	b.mu.Lock()
+	b.nodes[n] = true
+	b.mu.Unlock()
+	return n, nil
 }
 
 func (b *localBackend) remove(nd node) error {
@@ -109,100 +94,62 @@ func (b *localBackend) close() {
 type localNode struct {
 	b    *localBackend
 	name string
-	port int
 	args []string
 	env  []string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{}
-	output *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() > 1<<16 {
-		return len(p), nil
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	mu   sync.Mutex
+	srv  *memcachedtest.Server // the current process
+	port int
 }
 
 func (n *localNode) Name() string { return n.name }
 func (n *localNode) Addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
 
-// launch starts the process and waits until it answers.
-func (n *localNode) launch() error {
-	args := append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(n.port)}, baseArgs...)
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "root")
-	}
-	args = append(args, n.args...)
-	cmd := exec.Command(n.b.bin, args...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Env = n.env
-	// The server dies with the test process, even if it crashes.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	n.mu.Lock()
-	n.cmd, n.done, n.output = cmd, done, out
-	n.mu.Unlock()
-	err := waitReady(n.Addr(), 10*time.Second, func() error {
-		select {
-		case <-done:
-			return fmt.Errorf("memcached %v exited: %s", args, out.String())
-		default:
-			return nil
-		}
+// launch starts the process on port (0: a free one) and waits until it
+// answers.
+func (n *localNode) launch(port int) error {
+	srv, err := memcachedtest.Start(context.Background(), memcachedtest.Config{
+		Port:  port,
+		Args:  append(append([]string{}, baseArgs...), n.args...),
+		Env:   n.env,
+		Ready: 10 * time.Second,
 	})
 	if err != nil {
-		cmd.Process.Kill()
-		<-done
+		return err
 	}
-	return err
+	if err := waitReady(srv.Addr, 10*time.Second, nil); err != nil {
+		srv.Stop()
+		return err
+	}
+	n.mu.Lock()
+	n.srv, n.port = srv, srv.Port
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *localNode) server() *memcachedtest.Server {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.srv
 }
 
 func (n *localNode) signal(sig syscall.Signal) error {
-	n.mu.Lock()
-	cmd, done := n.cmd, n.done
-	n.mu.Unlock()
-	if cmd == nil {
+	srv := n.server()
+	if srv == nil {
 		return errors.New("not started")
 	}
-	select {
-	case <-done:
-		return fmt.Errorf("%s is not running", n.name)
-	default:
-	}
-	return cmd.Process.Signal(sig)
+	return srv.Signal(sig)
 }
 
 func (n *localNode) Kill() error {
-	n.mu.Lock()
-	cmd, done := n.cmd, n.done
-	n.mu.Unlock()
-	if cmd == nil {
+	srv := n.server()
+	if srv == nil {
 		return nil
 	}
-	cmd.Process.Kill()
+	stopped := make(chan struct{})
+	go func() { srv.Stop(); close(stopped) }()
 	select {
-	case <-done:
+	case <-stopped:
 		return nil
 	case <-time.After(10 * time.Second):
 		return fmt.Errorf("%s still runs 10s after SIGKILL", n.name)
@@ -219,13 +166,14 @@ func (n *localNode) Pause() error {
 
 func (n *localNode) Unpause() error { return n.signal(syscall.SIGCONT) }
 
+// Restart starts a fresh, empty process on the same port.
 func (n *localNode) Restart() error {
 	if err := n.Kill(); err != nil {
 		return err
 	}
 	var err error
-	for attempt := 0; attempt < 10; attempt++ {
-		if err = n.launch(); err == nil {
+	for attempt := 0; attempt < 10; attempt++ { // the old listener may linger a moment
+		if err = n.launch(n.port); err == nil {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)

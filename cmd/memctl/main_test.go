@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/libmemcached-go/libmemcached"
+	"github.com/libmemcached-go/libmemcached/internal/memcachedtest"
 )
 
 // The tests run memctl against a real memcached that TestMain starts on a
@@ -545,9 +546,9 @@ func TestInterruptStopsServer(t *testing.T) {
 // TestDemoWithoutMemcached: with no memcached to start, the demo fails
 // with the install hint.
 func TestDemoWithoutMemcached(t *testing.T) {
-	saved := memcachedPaths
-	memcachedPaths = nil
-	defer func() { memcachedPaths = saved }()
+	saved := memcachedtest.BinaryPaths
+	memcachedtest.BinaryPaths = nil
+	defer func() { memcachedtest.BinaryPaths = saved }()
 	t.Setenv("PATH", t.TempDir())
 	t.Setenv(serversEnv, "")
 	r := memctl(t, "", "demo")
