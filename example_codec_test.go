@@ -4,13 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
+	"strings"
 
 	"github.com/libmemcached-go/libmemcached"
 )
 
 func ExampleClient_SetValue() {
 	// pylibmc: mc.set("session:42", {"user_id": 42, "roles": ["admin"]}, time=3600)
-	mc, err := libmemcached.New([]string{libmemcached.SharedServerAddr()})
+	mc, err := libmemcached.New(strings.Split(os.Getenv("MEMCACHED_SERVERS"), ","))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -35,7 +37,7 @@ func ExampleClient_SetValue() {
 
 func ExampleClient_GetValue() {
 	// pylibmc: session = mc.get("session:7")
-	mc, err := libmemcached.New([]string{libmemcached.SharedServerAddr()})
+	mc, err := libmemcached.New(strings.Split(os.Getenv("MEMCACHED_SERVERS"), ","))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func ExampleClient_GetValue() {
 func ExampleClient_GetValuesPrefix() {
 	// pylibmc: mc.set_multi({"a": 1, "b": "two"}, key_prefix="user:")
 	//          mc.get_multi(["a", "b", "c"], key_prefix="user:")
-	mc, err := libmemcached.New([]string{libmemcached.SharedServerAddr()})
+	mc, err := libmemcached.New(strings.Split(os.Getenv("MEMCACHED_SERVERS"), ","))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func ExampleClient_GetValuesPrefix() {
 func ExampleWithCodec() {
 	// pylibmc: mc.set(key, value, min_compress_len=1024, compress_level=9)
 	codec := libmemcached.PylibmcCodec{MinCompressLen: 1024, CompressLevel: 9}
-	mc, err := libmemcached.New([]string{libmemcached.SharedServerAddr()}, libmemcached.WithCodec(codec))
+	mc, err := libmemcached.New(strings.Split(os.Getenv("MEMCACHED_SERVERS"), ","), libmemcached.WithCodec(codec))
 	if err != nil {
 		log.Fatal(err)
 	}

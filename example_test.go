@@ -5,23 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/libmemcached-go/libmemcached"
 )
 
-// exampleServers returns the servers the examples use: one memcached that
-// the tests start on a free loopback port. Your own code names
-// its servers instead, as in []string{"127.0.0.1:11211"}.
-func exampleServers() []string {
-	return []string{libmemcached.SharedServerAddr()}
-}
-
 func ExampleNew() {
 	// pylibmc: mc = pylibmc.Client(["127.0.0.1"]); mc.set("foo", "Hello world!")
-	mc, err := libmemcached.New(exampleServers()) // e.g. []string{"127.0.0.1:11211"}
+	servers := strings.Split(os.Getenv("MEMCACHED_SERVERS"), ",") // e.g. []string{"127.0.0.1:11211"}
+	mc, err := libmemcached.New(servers)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -40,7 +36,7 @@ func ExampleNew() {
 
 func ExampleWithBinaryProtocol() {
 	// pylibmc: mc = pylibmc.Client(["127.0.0.1"], binary=True)
-	mc, err := libmemcached.New(exampleServers(), libmemcached.WithBinaryProtocol())
+	mc, err := libmemcached.New(strings.Split(os.Getenv("MEMCACHED_SERVERS"), ","), libmemcached.WithBinaryProtocol())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -59,7 +55,7 @@ func ExampleWithBinaryProtocol() {
 }
 
 func ExampleClient_Get() {
-	mc, err := libmemcached.New(exampleServers())
+	mc, err := libmemcached.New(strings.Split(os.Getenv("MEMCACHED_SERVERS"), ","))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -88,7 +84,7 @@ func ExampleClient_Get() {
 }
 
 func ExampleClient_GetMulti() {
-	mc, err := libmemcached.New(exampleServers())
+	mc, err := libmemcached.New(strings.Split(os.Getenv("MEMCACHED_SERVERS"), ","))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -124,7 +120,7 @@ func ExampleClient_GetMulti() {
 }
 
 func ExampleClient_CompareAndSwap() {
-	mc, err := libmemcached.New(exampleServers())
+	mc, err := libmemcached.New(strings.Split(os.Getenv("MEMCACHED_SERVERS"), ","))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -206,7 +202,7 @@ func ExampleClient_SetBehaviors() {
 func ExampleNewPool() {
 	// A Pool hands out up to 4 clients, each with its own connections, to
 	// any number of goroutines (pylibmc: ThreadMappedPool, pool.reserve()).
-	pool, err := libmemcached.NewPool(exampleServers(), 4)
+	pool, err := libmemcached.NewPool(strings.Split(os.Getenv("MEMCACHED_SERVERS"), ","), 4)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -244,7 +240,7 @@ func ExampleNewPool() {
 }
 
 func ExamplePool_Warm() {
-	pool, err := libmemcached.NewPool(exampleServers(), 16)
+	pool, err := libmemcached.NewPool(strings.Split(os.Getenv("MEMCACHED_SERVERS"), ","), 16)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -264,7 +260,7 @@ func ExamplePool_Warm() {
 }
 
 func ExampleNewFromConfig() {
-	server := exampleServers()[0] // e.g. "127.0.0.1:11211"
+	server := os.Getenv("MEMCACHED_SERVERS") // e.g. "127.0.0.1:11211"
 	// libmemcached's configuration language: servers, protocol, behaviors
 	// and a namespace, which prefixes every key on the wire. A value with
 	// punctuation (like the ':' here) is quoted.
@@ -302,7 +298,7 @@ func ExampleNewFromConfig() {
 }
 
 func ExampleError() {
-	mc, err := libmemcached.New(exampleServers())
+	mc, err := libmemcached.New(strings.Split(os.Getenv("MEMCACHED_SERVERS"), ","))
 	if err != nil {
 		log.Fatal(err)
 	}

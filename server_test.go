@@ -60,21 +60,16 @@ func sharedServer(t testing.TB) *memcachedServer {
 	return shared
 }
 
-// SharedServerAddr returns the address of the shared test server, for the
-// examples in the external test package; TestMain stops the server.
-func SharedServerAddr() string {
+// TestMain fails the run at once without memcached, and hands the shared
+// server to the examples (package libmemcached_test) the way a program
+// would get its servers: in $MEMCACHED_SERVERS.
+func TestMain(m *testing.M) {
 	sharedOnce.Do(func() { shared, sharedErr = startMemcached() })
 	if sharedErr != nil {
-		panic("starting memcached: " + sharedErr.Error())
-	}
-	return shared.Addr
-}
-
-func TestMain(m *testing.M) {
-	if _, err := memcachedBinary(); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		fmt.Fprintln(os.Stderr, "FAIL: starting memcached:", sharedErr)
 		os.Exit(1)
 	}
+	os.Setenv("MEMCACHED_SERVERS", shared.Addr)
 	code := m.Run()
 	if shared != nil {
 		shared.Stop()
