@@ -149,14 +149,14 @@ func leakOps(t *testing.T, c *Client, prefix string, n int) (calls int) {
 
 // liveCBlocks is the number of C blocks allocated through the counting allocator
 // and not yet freed, over the whole process.
-func liveCBlocks() int { return LiveCAllocations() }
+func liveCBlocks() int { return liveCAllocations() }
 
 func TestNoCLeaks(t *testing.T) {
 	s := sharedServer(t)
 	for _, proto := range protocols {
 		t.Run(proto.name, func(t *testing.T) {
 			start := liveCBlocks()
-			opts := append([]Option{WithCountingAllocator()}, proto.opts...)
+			opts := append([]Option{withCountingAllocator()}, proto.opts...)
 			c, err := New([]string{s.Addr}, opts...)
 			require.NoError(t, err)
 			created := liveCBlocks()
@@ -189,7 +189,7 @@ func TestNoCLeaks(t *testing.T) {
 func TestNoCLeaksPool(t *testing.T) {
 	s := sharedServer(t)
 	start := liveCBlocks()
-	p, err := NewPool([]string{s.Addr}, 4, WithCountingAllocator())
+	p, err := NewPool([]string{s.Addr}, 4, withCountingAllocator())
 	require.NoError(t, err)
 	assert.Greater(t, liveCBlocks(), start)
 
@@ -245,7 +245,7 @@ func TestNoCLeaksPool(t *testing.T) {
 	assert.Equal(t, start, liveCBlocks(), "blocks still allocated after Pool.Close")
 
 	// Clients out at Close: freed when the last one is released.
-	p, err = NewPool([]string{s.Addr}, 2, WithCountingAllocator())
+	p, err = NewPool([]string{s.Addr}, 2, withCountingAllocator())
 	require.NoError(t, err)
 	c1 := poolAcquireN(t, p, 2)
 	require.NoError(t, c1[0].Set(&Item{Key: "leak_pool_out", Value: []byte("x")}))
@@ -270,7 +270,7 @@ func TestNoCLeaksConfigAndClone(t *testing.T) {
 			if proto.name == "binary" {
 				cfg += " --BINARY-PROTOCOL"
 			}
-			c, err := NewFromConfig(cfg, WithCountingAllocator())
+			c, err := NewFromConfig(cfg, withCountingAllocator())
 			require.NoError(t, err)
 			leakOps(t, c, "leak_cfg_"+proto.name+"_", 3_000)
 			assert.Greater(t, liveCBlocks(), start)
@@ -297,16 +297,16 @@ func TestNoCLeaksConfigAndClone(t *testing.T) {
 		{WithNamespace(strings.Repeat("n", 300))},
 		{WithBinaryProtocol(), WithBehaviors(map[string]any{"verify_keys": true})},
 	} {
-		c, err := New([]string{s.Addr, "127.0.0.1:1"}, append(opts, WithCountingAllocator())...)
+		c, err := New([]string{s.Addr, "127.0.0.1:1"}, append(opts, withCountingAllocator())...)
 		require.Error(t, err)
 		require.Nil(t, c)
 		assert.Equal(t, start, liveCBlocks(), "a failed New leaked")
-		p, err := NewPool([]string{s.Addr}, 2, append(opts, WithCountingAllocator())...)
+		p, err := NewPool([]string{s.Addr}, 2, append(opts, withCountingAllocator())...)
 		require.Error(t, err)
 		require.Nil(t, p)
 		assert.Equal(t, start, liveCBlocks(), "a failed NewPool leaked")
 	}
-	_, err := NewFromConfig("--SERVER="+s.Addr+" --NO-SUCH-OPTION", WithCountingAllocator())
+	_, err := NewFromConfig("--SERVER="+s.Addr+" --NO-SUCH-OPTION", withCountingAllocator())
 	require.Error(t, err)
 	assert.Equal(t, start, liveCBlocks())
 }

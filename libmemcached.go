@@ -41,6 +41,8 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/libmemcached-go/libmemcached/internal/leakcheck"
 )
 
 // MaxKeyLength is the longest key memcached accepts, in bytes, namespace
@@ -147,19 +149,24 @@ func WithCoalescing(on bool) Option {
 	return func(o *options) { o.noCoalesce = !on }
 }
 
-// WithCountingAllocator routes the client's C allocations (libmemcached's
+// withCountingAllocator routes the client's C allocations (libmemcached's
 // and the binding's own) through a counting allocator, for leak tests:
-// LiveCAllocations reports how many blocks are outstanding. It costs a
-// mutex per allocation; do not use it in production.
-func WithCountingAllocator() Option {
+// liveCAllocations reports how many blocks are outstanding. It costs a
+// mutex per allocation. Tests outside this package reach both through
+// internal/leakcheck.
+func withCountingAllocator() Option {
 	return func(o *options) { o.counting = true }
 }
 
-// LiveCAllocations returns the number of C blocks allocated through the
-// counting allocator (see WithCountingAllocator) and not yet freed, over all
-// clients.
-func LiveCAllocations() int {
+// liveCAllocations returns the number of C blocks allocated through the
+// counting allocator and not yet freed, over all clients.
+func liveCAllocations() int {
 	return int(C.lmc_counting_live())
+}
+
+func init() {
+	leakcheck.Option = func() any { return withCountingAllocator() }
+	leakcheck.Live = liveCAllocations
 }
 
 // New returns a client for the given servers. Each server is "host:port",

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/libmemcached-go/libmemcached"
+	"github.com/libmemcached-go/libmemcached/internal/leakcheck"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -94,11 +95,11 @@ func TestLoadWithFaults(t *testing.T) {
 	nodes := startCluster(t, 3, nodeOptions{})
 	victim := nodes[1]
 	goroutinesBefore := runtime.NumGoroutine()
-	cBefore := libmemcached.LiveCAllocations()
+	cBefore := leakcheck.Live()
 	threadsBefore := osThreads()
 
 	pool, err := libmemcached.NewPool(addrs(nodes), loadPoolSize,
-		libmemcached.WithCountingAllocator(),
+		leakcheck.Option().(libmemcached.Option),
 		libmemcached.WithBehaviors(map[string]any{
 			"ketama": true, "connect_timeout": 300, "_poll_timeout": loadPollMS, "retry_timeout": loadRetryS,
 		}))
@@ -248,7 +249,7 @@ func TestLoadWithFaults(t *testing.T) {
 			break
 		}
 	}
-	cAfter := libmemcached.LiveCAllocations()
+	cAfter := leakcheck.Live()
 	libLeft, libSample := libraryGoroutines()
 
 	inWindow := func(e loadError) bool {
