@@ -1,31 +1,6 @@
-// Package libmemcached is a memcached client for Go: a thin cgo binding over
-// libmemcached (1.0.18 to 1.1.4), doing for Go what pylibmc does for
-// Python. libmemcached speaks the protocol (ASCII or binary), hashes
-// keys, spreads them over servers (modula or consistent ketama), fails over,
-// replicates and authenticates with SASL; this package hands it Go memory
-// inside each call and copies results out once.
-//
-// A Client wraps one libmemcached handle; it is safe for concurrent use, but
-// calls on it are serialized. A Pool hands out clients to many goroutines at
-// once for parallelism.
-//
-// Every failure is an *Error with libmemcached's return code; test for the
-// common ones with errors.Is and the generated sentinels (ErrCacheMiss,
-// ErrNotStored, ErrCASConflict, ErrTimeout, ...).
-//
-// The package builds against the libmemcached headers it finds through
-// pkg-config, from 1.0.18 (macOS Homebrew, Ubuntu 22.04) to 1.1.4 (Debian
-// 12, Ubuntu 24.04), and behaves the same on each: it guards against the
-// bugs of the library it loads (a hung server is a timeout and never a
-// miss; no late reply answers another request; a hash the library cannot
-// compute as named is refused) and refuses to run against a library whose
-// major.minor release differs from the headers' (ErrLibraryMismatch).
-// LibraryVersion and RuntimeVersion tell which is which.
 package libmemcached
 
 /*
-#cgo pkg-config: libmemcached
-#cgo LDFLAGS: -lmemcachedutil
 #include <stdlib.h>
 #include <string.h>
 #include <libmemcached-1.0/memcached.h>
@@ -36,13 +11,9 @@ import "C"
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
-
-	"github.com/libmemcached-go/libmemcached/internal/leakcheck"
 )
 
 // MaxKeyLength is the longest key memcached accepts, in bytes, namespace
@@ -88,85 +59,6 @@ type Client struct {
 	slot     *Client         // for a client from Pool.Acquire: the pool's slot it borrows
 	scratch  *batchScratch   // a pool slot's memory for coalesced batches
 	codec    Codec           // the value methods' codec (WithCodec); nil: PylibmcCodec{}
-}
-
-// Option configures a Client or a Pool at construction.
-type Option func(*options)
-
-type options struct {
-	binary     bool
-	settings   []func(c *Client) error // behaviors, in the order given
-	saslUser   string
-	saslPass   string
-	sasl       bool
-	namespace  *string
-	counting   bool
-	noCoalesce bool
-	clone      bool  // the handle is a clone: it already has its settings
-	codec      Codec // WithCodec
-}
-
-// WithBinaryProtocol makes the client speak memcached's binary protocol
-// (BehaviorBinaryProtocol). Keys may then contain any bytes.
-func WithBinaryProtocol() Option {
-	return func(o *options) { o.binary = true }
-}
-
-// WithBehavior sets one behavior, as Client.SetBehavior does.
-func WithBehavior(b Behavior, value uint64) Option {
-	return func(o *options) {
-		o.settings = append(o.settings, func(c *Client) error { return c.setBehavior(b, value) })
-	}
-}
-
-// WithBehaviors sets behaviors by pylibmc's names, as Client.SetBehaviors
-// does; an unknown name or bad value makes the constructor fail.
-func WithBehaviors(m map[string]any) Option {
-	return func(o *options) {
-		o.settings = append(o.settings, func(c *Client) error { return c.setBehaviors(m) })
-	}
-}
-
-// WithSASL authenticates to every server with SASL PLAIN using user and
-// password. SASL needs the binary protocol, which this option turns on.
-func WithSASL(user, password string) Option {
-	return func(o *options) {
-		o.sasl, o.saslUser, o.saslPass, o.binary = true, user, password, true
-	}
-}
-
-// WithNamespace prefixes every key with prefix on the wire
-// (MEMCACHED_CALLBACK_NAMESPACE). Keys in results come back without it. The
-// prefix counts against MaxKeyLength.
-func WithNamespace(prefix string) Option {
-	return func(o *options) { o.namespace = &prefix }
-}
-
-// WithCoalescing turns a Pool's coalescing of concurrent Get and GetMulti
-// calls into shared multi-gets on (the default) or off. It does not affect
-// a Client.
-func WithCoalescing(on bool) Option {
-	return func(o *options) { o.noCoalesce = !on }
-}
-
-// withCountingAllocator routes the client's C allocations (libmemcached's
-// and the binding's own) through a counting allocator, for leak tests:
-// liveCAllocations reports how many blocks are outstanding. It costs a
-// mutex per allocation. Tests outside this package reach both through
-// internal/leakcheck.
-func withCountingAllocator() Option {
-	return func(o *options) { o.counting = true }
-}
-
-// liveCAllocations returns the number of C blocks allocated through the
-// counting allocator and not yet freed, over all clients.
-func liveCAllocations() int {
-	return int(C.lmc_counting_live())
-}
-
-func init() {
-	leakcheck.Option = func() any { return withCountingAllocator() }
-	leakcheck.Live = liveCAllocations
 }
 
 // New returns a client for the given servers. Each server is "host:port",
@@ -268,16 +160,6 @@ func NewFromConfig(config string, opts ...Option) (*Client, error) {
 		return nil, &Error{Code: ReturnNoServers, Original: ReturnNoServers, Op: "new", Message: "the configuration names no server"}
 	}
 	return newClient(memc, memc, o)
-}
-
-func collect(opts []Option) *options {
-	o := &options{}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(o)
-		}
-	}
-	return o
 }
 
 // newClient wraps memc (whose results are rooted at root) and applies the
@@ -487,24 +369,6 @@ func checkItem(op string, it *Item) error {
 	return nil
 }
 
-// cstr passes a Go string's bytes to C for the duration of a call. C must
-// not keep the pointer; libmemcached copies keys into its write buffer.
-func cstr(s string) *C.char {
-	if len(s) == 0 {
-		return &C.lmc_empty[0]
-	}
-	return (*C.char)(unsafe.Pointer(unsafe.StringData(s)))
-}
-
-// cbytes is cstr for a byte slice. An empty string or slice has no data
-// pointer, so both pass a static empty C string instead.
-func cbytes(b []byte) *C.char {
-	if len(b) == 0 {
-		return &C.lmc_empty[0]
-	}
-	return (*C.char)(unsafe.Pointer(unsafe.SliceData(b)))
-}
-
 // ---------------------------------------------------------------------------
 // Errors from libmemcached
 
@@ -547,58 +411,6 @@ func (c *Client) fail(op, key string, rc C.memcached_return_t) *Error {
 // lmc_last_server call found.
 func (c *Client) serverName() string {
 	return C.GoStringN(&c.c.server[0], C.int(c.c.server_len))
-}
-
-// strRec is one lmc_str_rec: three strings, and the code of a server that
-// failed (ReturnSuccess for data).
-type strRec struct {
-	s  [3]string
-	rc ReturnCode
-}
-
-// records decodes n lmc_str_rec records from the client's output buffer.
-func (c *Client) records(n int) []strRec {
-	out := make([]strRec, 0, n)
-	buf := c.outBuf()
-	hdr := int(unsafe.Sizeof(C.lmc_str_rec{}))
-	for off := 0; off < len(buf) && len(out) < n; {
-		rec := (*C.lmc_str_rec)(unsafe.Pointer(&buf[off]))
-		p := off + hdr
-		r := strRec{rc: ReturnCode(rec.rc)}
-		for i := 0; i < 3; i++ {
-			l := int(rec.len[i])
-			r.s[i] = string(buf[p : p+l])
-			p += l
-		}
-		out = append(out, r)
-		off += (p - off + 7) &^ 7
-	}
-	return out
-}
-
-// serverErrors turns the error records of a per-server call into one
-// error: the server's own when one failed, else ErrSomeErrors wrapping
-// each.
-func serverErrors(op string, recs []strRec) error {
-	var errs []error
-	for _, r := range recs {
-		if r.rc == ReturnSuccess {
-			continue
-		}
-		msg, _ := cleanMessage(r.s[1])
-		errs = append(errs, &Error{Code: r.rc, Original: r.rc, Op: op, Server: r.s[0], Message: msg})
-	}
-	switch len(errs) {
-	case 0:
-		return nil
-	case 1:
-		return errs[0]
-	}
-	return &Error{
-		Code: ReturnSomeErrors, Original: ReturnSomeErrors, Op: op,
-		Message: fmt.Sprintf("%d servers failed; first: %v", len(errs), errs[0]),
-		errs:    errs,
-	}
 }
 
 // ---------------------------------------------------------------------------
@@ -663,74 +475,6 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 		return items, c.fail("get_multi", "", rc)
 	}
 	return items, nil
-}
-
-// itemRec is one lmc_item_rec record of a client's output buffer, read in
-// place: key and value point into the buffer.
-type itemRec struct {
-	key, value []byte
-	flags      uint32
-	cas        uint64
-	next       int // offset of the next record
-}
-
-// itemRecAt reads the record at off (records start on 8-byte boundaries).
-func itemRecAt(buf []byte, off int) itemRec {
-	r := (*C.lmc_item_rec)(unsafe.Pointer(&buf[off]))
-	k := off + int(unsafe.Sizeof(C.lmc_item_rec{}))
-	v := k + int(r.key_len)
-	end := v + int(r.value_len)
-	return itemRec{key: buf[k:v], value: buf[v:end], flags: uint32(r.flags), cas: uint64(r.cas), next: (end + 7) &^ 7}
-}
-
-// outBuf is the client's output buffer as a Go slice (valid until the next
-// call on the C half).
-func (c *Client) outBuf() []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(c.c.out.data)), int(c.c.out.len))
-}
-
-// decodeItems turns the lmc_item_rec records in the output buffer into
-// items keyed by the caller's own key strings. Values share one backing
-// array (each capped to its length), and items one slice, so a multi-get
-// costs a handful of allocations rather than two per key.
-func (c *Client) decodeItems(keys []string, found int) map[string]*Item {
-	m := make(map[string]*Item, found)
-	if found == 0 {
-		return m
-	}
-	buf := c.outBuf()
-	totalValues := 0
-	for off := 0; off < len(buf); {
-		r := itemRecAt(buf, off)
-		totalValues += len(r.value)
-		off = r.next
-	}
-	values := make([]byte, 0, totalValues)
-	items := make([]Item, 0, found)
-	next := 0
-	for off := 0; off < len(buf) && len(items) < found; {
-		r := itemRecAt(buf, off)
-		off = r.next
-		// Replies come in request order per server: search forward from
-		// the last match, wrapping once.
-		idx := -1
-		for j := 0; j < len(keys); j++ {
-			k := (next + j) % len(keys)
-			if keys[k] == string(r.key) {
-				idx = k
-				break
-			}
-		}
-		if idx < 0 {
-			continue // not a key we asked for: never hand it out
-		}
-		next = idx + 1
-		vo := len(values)
-		values = append(values, r.value...)
-		items = append(items, Item{Key: keys[idx], Value: values[vo:len(values):len(values)], Flags: r.flags, CasID: r.cas})
-		m[keys[idx]] = &items[len(items)-1]
-	}
-	return m
 }
 
 // ---------------------------------------------------------------------------
@@ -1169,135 +913,4 @@ func (c *Client) Clone() (*Client, error) {
 		cl.setAuthGuard()
 	}
 	return cl, err
-}
-
-// ---------------------------------------------------------------------------
-// Servers given as strings
-
-type serverSpec struct {
-	host   string
-	port   int
-	weight int
-	socket bool
-	udp    bool // pylibmc's "udp:host:port"
-}
-
-// String formats the server as libmemcached names it: "host:port",
-// "[v6]:port", or the socket path.
-func (s serverSpec) String() string {
-	if s.socket {
-		return s.host
-	}
-	if strings.IndexByte(s.host, ':') >= 0 {
-		return "[" + s.host + "]:" + strconv.Itoa(s.port)
-	}
-	return s.host + ":" + strconv.Itoa(s.port)
-}
-
-// parseServer reads "host", "host:port", "host:port:weight", "[v6]",
-// "[v6]:port", "[v6]:port:weight" or "/path/to.sock", and any of the
-// host forms after "udp:" (pylibmc's server specs; translate_server_spec).
-func parseServer(s string) (serverSpec, error) {
-	if rest, ok := strings.CutPrefix(s, "udp:"); ok {
-		sp, err := parseServer(rest)
-		if err != nil {
-			if e, ok := err.(*Error); ok {
-				e.Server = s
-			}
-			return sp, err
-		}
-		if sp.socket || strings.HasPrefix(rest, "udp:") {
-			return serverSpec{}, &Error{Code: ReturnInvalidHostProtocol, Original: ReturnInvalidHostProtocol, Op: "new", Server: s,
-				Message: "udp: takes a host and port, not a socket path or another prefix"}
-		}
-		sp.udp = true
-		return sp, nil
-	}
-	bad := func(msg string) (serverSpec, error) {
-		return serverSpec{}, &Error{Code: ReturnInvalidHostProtocol, Original: ReturnInvalidHostProtocol, Op: "new", Server: s, Message: msg}
-	}
-	if s == "" {
-		return bad("empty server address")
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] == 0x7f {
-			return bad("server address contains a space or control byte")
-		}
-	}
-	if len(s) > 1000 {
-		return bad("server address is too long")
-	}
-	if s[0] == '/' {
-		return serverSpec{host: s, weight: 1, socket: true}, nil
-	}
-	sp := serverSpec{port: 11211, weight: 1}
-	var rest string
-	if s[0] == '[' {
-		end := strings.IndexByte(s, ']')
-		if end < 2 {
-			return bad("unterminated or empty [IPv6] address")
-		}
-		sp.host, rest = s[1:end], s[end+1:]
-		if rest != "" && rest[0] != ':' {
-			return bad("expected :port after ]")
-		}
-		rest = strings.TrimPrefix(rest, ":")
-	} else {
-		parts := strings.SplitN(s, ":", 2)
-		sp.host = parts[0]
-		if len(parts) == 2 {
-			rest = parts[1]
-		}
-		if sp.host == "" {
-			return bad("empty host")
-		}
-	}
-	if rest == "" {
-		if strings.HasSuffix(s, ":") {
-			return bad("empty port")
-		}
-		return sp, nil
-	}
-	fields := strings.Split(rest, ":")
-	if len(fields) > 2 {
-		return bad("too many ':' (write an IPv6 address as [addr]:port)")
-	}
-	port, err := strconv.Atoi(fields[0])
-	if err != nil || port < 1 || port > 65535 {
-		return bad(fmt.Sprintf("bad port %q", fields[0]))
-	}
-	sp.port = port
-	if len(fields) == 2 {
-		w, err := strconv.Atoi(fields[1])
-		if err != nil || w < 1 {
-			return bad(fmt.Sprintf("bad weight %q", fields[1]))
-		}
-		sp.weight = w
-	}
-	return sp, nil
-}
-
-// ---------------------------------------------------------------------------
-// Pinning Go memory that C reads through pointers stored in Go memory.
-
-// pinner pins the keys and values a multi-key call points at from its Go
-// array of C structs, as cgo's rules require for the call's duration.
-type pinner struct{ runtime.Pinner }
-
-func (p *pinner) str(s string) *C.char {
-	if len(s) == 0 {
-		return &C.lmc_empty[0]
-	}
-	d := unsafe.StringData(s)
-	p.Pin(d)
-	return (*C.char)(unsafe.Pointer(d))
-}
-
-func (p *pinner) bytes(b []byte) *C.char {
-	if len(b) == 0 {
-		return &C.lmc_empty[0]
-	}
-	d := unsafe.SliceData(b)
-	p.Pin(d)
-	return (*C.char)(unsafe.Pointer(d))
 }

@@ -1,0 +1,58 @@
+// Package libmemcached is a memcached client for Go: a thin cgo binding over
+// libmemcached (1.0.18 to 1.1.4), doing for Go what pylibmc does for
+// Python. libmemcached speaks the protocol (ASCII or binary), hashes keys,
+// spreads them over servers (modula or consistent ketama), fails over,
+// replicates and authenticates with SASL; this package hands it Go memory
+// inside each call and copies results out once.
+//
+//	mc, err := libmemcached.New([]string{"10.0.0.1:11211", "10.0.0.2:11211"},
+//		libmemcached.WithBehaviors(map[string]any{"ketama": true}))
+//	...
+//	err = mc.Set(&libmemcached.Item{Key: "greeting", Value: []byte("hello")})
+//	it, err := mc.Get("greeting")
+//	if errors.Is(err, libmemcached.ErrCacheMiss) { ... }
+//
+// # Concurrency
+//
+// A [Client] wraps one libmemcached handle (memcached_st). It is safe for
+// concurrent use, but its calls are serialized: one request at a time. A
+// [Pool] wraps libmemcachedutil's memcached_pool and gives parallelism: up
+// to size handles, each with its own connections; goroutines wait for a
+// free handle in Go ([Pool.Acquire] honours its context), never inside C.
+// The Pool's own [Pool.Get] and [Pool.GetMulti] fold the Gets that
+// goroutines make at the same time into shared multi-gets (see
+// [WithCoalescing]); each caller still gets exactly its own item, miss or
+// error. [Pool.Warm] connects every handle up front.
+//
+// # Errors
+//
+// Every failure is an [*Error] with libmemcached's return code ([Error.Code],
+// normalised across protocols) and the operation, key and server involved.
+// Test for the common ones with errors.Is and the generated sentinels, one
+// per memcached_return_t value: [ErrCacheMiss], [ErrNotStored],
+// [ErrCASConflict], [ErrTimeout], [ErrConnectionFailure], ...
+// [Error.Timeout] and [Error.Temporary] classify connection faults. Calls on
+// a closed Client or Pool return [ErrClosed]. Invalid input (a key too long
+// or, in the ASCII protocol, with spaces or control bytes) is refused in Go
+// before it reaches libmemcached.
+//
+// # Behaviors
+//
+// [Client.SetBehaviors] and [Client.Behaviors] use pylibmc's behavior names
+// ("tcp_nodelay", "ketama", "hash", "distribution", ...) and apply them in
+// pylibmc's order; [Client.SetBehavior] takes libmemcached's constants
+// ([BehaviorPollTimeout], ...). With the same server list and behaviors,
+// libmemcached puts every key on the same server as pylibmc does.
+//
+// # Versions
+//
+// The package builds against the libmemcached headers it finds through
+// pkg-config, from 1.0.18 (macOS Homebrew, Ubuntu 22.04) through 1.1.0
+// (RHEL 9) to 1.1.4 (Debian 12, Ubuntu 24.04), and behaves the same on
+// each: it guards against the bugs of the library it loads (a hung server
+// is a timeout and never a miss; no late reply answers another request; a
+// hash the library cannot compute as named is refused) and refuses to run
+// against a library whose major.minor release differs from the headers'
+// ([ErrLibraryMismatch]). [LibraryVersion] and [RuntimeVersion] tell which
+// is which.
+package libmemcached
