@@ -44,13 +44,11 @@ memcached_return_t lmc_touch(memcached_st *memc, const char *group_key, size_t g
   return rc;
 }
 
-int lmc_reset_after_timeout(memcached_st *memc) {
+void lmc_reset_after_timeout(memcached_st *memc) {
   if ((lmc_quirks & LMC_Q_TIMEOUT_KEEPS_CONN) && memc != NULL
       && memcached_last_error(memc) == MEMCACHED_TIMEOUT) {
     memcached_quit(memc);
-    return 1;
   }
-  return 0;
 }
 
 memcached_return_t lmc_miss_or_failure(memcached_st *memc, memcached_return_t rc) {

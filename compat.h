@@ -80,8 +80,8 @@ memcached_return_t lmc_touch(memcached_st *memc, const char *group_key, size_t g
 
 // lmc_reset_after_timeout closes every connection of memc when the loaded
 // library has LMC_Q_TIMEOUT_KEEPS_CONN and the handle's last operation
-// timed out. It returns 1 when it did.
-int lmc_reset_after_timeout(memcached_st *memc);
+// timed out.
+void lmc_reset_after_timeout(memcached_st *memc);
 
 // lmc_miss_or_failure turns the end of a get that found nothing (rc END or
 // NOTFOUND) into NOTFOUND when the handle recorded no failure, and into
