@@ -5,53 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/libmemcached-go/libmemcached/internal/pylibmctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // These tests check SetBehaviors/Behaviors against pylibmc itself, run live
-// through the system Python (not the python3 on PATH, which may lack it), or
-// the interpreter LIBMEMCACHED_TEST_PYTHON names (macOS: one with pylibmc
-// installed, e.g. after `python3 -m pip install pylibmc`).
-
-var pylibmcPython = func() string {
-	if p := os.Getenv("LIBMEMCACHED_TEST_PYTHON"); p != "" {
-		return p
-	}
-	return "/usr/bin/python3"
-}()
-
-// pylibmcHint says how to get pylibmc, for a failure to run it.
-const pylibmcHint = "pylibmc is needed: run scripts/install-deps.sh (Debian, Ubuntu: apt-get install python3-pylibmc); elsewhere install it (python3 -m pip install pylibmc) and set LIBMEMCACHED_TEST_PYTHON to that python"
-
-// pylibmcCommand runs pylibmcPython with args. Debian's pylibmc loads the
-// libmemcached it was built for, the system's: a LD_LIBRARY_PATH that
-// points this test binary at another version (make compat) is not passed
-// on to it.
-//
-// LIBMEMCACHED_PYLIBMC_LIBRARY_PATH, when set, is pylibmc's LD_LIBRARY_PATH
-// instead: make compat runs the pylibmc tests once more with pylibmc on
-// libmemcached 1.0.18, as Ubuntu 22.04's pylibmc is.
-func pylibmcCommand(args ...string) *exec.Cmd {
-	cmd := exec.Command(pylibmcPython, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LD_LIBRARY_PATH=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	if dir := os.Getenv("LIBMEMCACHED_PYLIBMC_LIBRARY_PATH"); dir != "" {
-		cmd.Env = append(cmd.Env, "LD_LIBRARY_PATH="+dir)
-	}
-	return cmd
-}
+// through internal/pylibmctest.
 
 // oracleComparable drops from both maps what pylibmc cannot tell right
 // when it runs on libmemcached 1.0 (pyLib, its run-time version): there it
@@ -125,12 +91,12 @@ func runPylibmc(t *testing.T, servers []string, binary bool, cases []map[string]
 	t.Helper()
 	req, err := json.Marshal(map[string]any{"servers": servers, "binary": binary, "cases": cases})
 	require.NoError(t, err)
-	cmd := pylibmcCommand("-c", pyOracleScript)
+	cmd := pylibmctest.Command("-c", pyOracleScript)
 	cmd.Stdin = bytes.NewReader(req)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	require.NoError(t, err, "running pylibmc through %s: %s\n%s", pylibmcPython, stderr.String(), pylibmcHint)
+	require.NoError(t, err, "running pylibmc through %s: %s\n%s", pylibmctest.Python(), stderr.String(), pylibmctest.Hint)
 	dec := json.NewDecoder(bytes.NewReader(out))
 	dec.UseNumber()
 	var o pyOracle
@@ -200,9 +166,9 @@ func newUnconnected(t *testing.T, opts ...Option) *Client {
 // (a) Behaviors reports exactly the names pylibmc's behaviors shows, and
 // BehaviorNames lists them in pylibmc's order.
 func TestBehaviorNamesMatchPylibmc(t *testing.T) {
-	out, err := pylibmcCommand("-c",
+	out, err := pylibmctest.Command("-c",
 		`import pylibmc,json; print(json.dumps(sorted(k for k in pylibmc.Client(['127.0.0.1:1']).behaviors if k!='pickle_protocol')))`).Output()
-	require.NoError(t, err, pylibmcHint)
+	require.NoError(t, err, pylibmctest.Hint)
 	var pyNames []string
 	require.NoError(t, json.Unmarshal(out, &pyNames))
 	require.NotEmpty(t, pyNames)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libmemcached-go/libmemcached/internal/pylibmctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -329,7 +330,7 @@ func TestCodecZlibBomb(t *testing.T) {
 func picklesOf(t *testing.T, proto int, exprs map[string]string) map[string][]byte {
 	t.Helper()
 	var out map[string]string
-	runPy(t, `
+	pylibmctest.Run(t, `
 import json, sys, pickle, datetime, decimal, collections, fractions, uuid
 req = json.load(sys.stdin)
 def build(expr):
@@ -546,7 +547,7 @@ func TestParseServerMatchesPylibmc(t *testing.T) {
 		W     int    `json:"w"`
 		Error string `json:"error"`
 	}
-	runPy(t, `
+	pylibmctest.Run(t, `
 import json, sys
 from pylibmc.client import translate_server_spec
 out = []

@@ -3,7 +3,6 @@ package libmemcached
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libmemcached-go/libmemcached/internal/pylibmctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -22,23 +22,6 @@ import (
 // python3-pylibmc, run through /usr/bin/python3) and check that Go and
 // Python read each other's values, types included, and put every key on
 // the same server.
-
-// runPy runs script under pylibmcPython with in as JSON on stdin, and
-// decodes its JSON stdout into out (when out is not nil).
-func runPy(t testing.TB, script string, in, out any) {
-	t.Helper()
-	req, err := json.Marshal(in)
-	require.NoError(t, err)
-	cmd := pylibmcCommand("-c", script)
-	cmd.Stdin = bytes.NewReader(req)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.Output()
-	require.NoError(t, err, "python failed:\n%s\n%s", stderr.String(), pylibmcHint)
-	if out != nil {
-		require.NoError(t, json.Unmarshal(stdout, out), "python output: %s", stdout)
-	}
-}
 
 // trio starts three memcached servers for one test.
 func trio(t *testing.T) []string {
@@ -187,7 +170,7 @@ for proto in (2, 3, 4, 5):
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			binary := p.name == "binary"
-			runPy(t, script, map[string]any{"servers": servers, "binary": binary}, nil)
+			pylibmctest.Run(t, script, map[string]any{"servers": servers, "binary": binary}, nil)
 			c := newClientOf(t, servers, p.opts...)
 			for _, proto := range []int{2, 3, 4, 5} {
 				for _, variant := range []string{"plain", "z"} {
@@ -319,7 +302,7 @@ json.dump({"bad": bad, "checked": n}, sys.stdout)
 				Bad     []string `json:"bad"`
 				Checked int      `json:"checked"`
 			}
-			runPy(t, script, map[string]any{"servers": servers, "binary": binary, "prefixes": prefixes}, &res)
+			pylibmctest.Run(t, script, map[string]any{"servers": servers, "binary": binary, "prefixes": prefixes}, &res)
 			assert.Empty(t, res.Bad)
 			assert.Equal(t, len(values)*len(prefixes), res.Checked)
 		})
@@ -347,7 +330,7 @@ else:
 json.dump(out, sys.stdout)
 `
 	var r1 map[string]any
-	runPy(t, script, map[string]any{"servers": servers, "step": 1}, &r1)
+	pylibmctest.Run(t, script, map[string]any{"servers": servers, "step": 1}, &r1)
 	assert.EqualValues(t, 9, r1["decr"])
 
 	n, err := c.Increment("n/py", 5)
@@ -371,7 +354,7 @@ json.dump(out, sys.stdout)
 	assert.Equal(t, uint64(101), n)
 
 	var r2 map[string]any
-	runPy(t, script, map[string]any{"servers": servers, "step": 2}, &r2)
+	pylibmctest.Run(t, script, map[string]any{"servers": servers, "step": 2}, &r2)
 	assert.EqualValues(t, 101, r2["go"])
 	assert.Equal(t, "int", r2["go_type"])
 	assert.EqualValues(t, 106, r2["incr_go"])
@@ -401,7 +384,7 @@ else:
 json.dump(out, sys.stdout)
 `
 			py := func(op string, out any) {
-				runPy(t, script, map[string]any{"servers": servers, "binary": p.name == "binary", "op": op, "key": key}, out)
+				pylibmctest.Run(t, script, map[string]any{"servers": servers, "binary": p.name == "binary", "op": op, "key": key}, out)
 			}
 			py("write", nil)
 			v, cas, err := c.GetValueCAS(key)
@@ -448,7 +431,7 @@ json.dump({"got": {k: repr(v) for k, v in got.items()}, "raw": repr(c.get("go:x"
 		Got map[string]string `json:"got"`
 		Raw string            `json:"raw"`
 	}
-	runPy(t, script, map[string]any{"servers": servers}, &res)
+	pylibmctest.Run(t, script, map[string]any{"servers": servers}, &res)
 	assert.Equal(t, map[string]string{"x": "'ex'", "y": "(1,)"}, res.Got)
 	assert.Equal(t, "'ex'", res.Raw)
 
@@ -494,7 +477,7 @@ json.dump({k: c.get(k) for k in ("exp/go", "exp/go_long", "exp/py")}, sys.stdout
 	require.NoError(t, c.SetValue("exp/go", "short", 1))
 	require.NoError(t, c.SetValue("exp/go_long", "long", 60))
 	var before map[string]any
-	runPy(t, script, map[string]any{"servers": servers, "step": 1}, &before)
+	pylibmctest.Run(t, script, map[string]any{"servers": servers, "step": 1}, &before)
 	assert.Equal(t, map[string]any{"exp/go": "short", "exp/go_long": "long", "exp/py": "short"}, before)
 	v, err := c.GetValue("exp/py")
 	require.NoError(t, err)
@@ -502,7 +485,7 @@ json.dump({k: c.get(k) for k in ("exp/go", "exp/go_long", "exp/py")}, sys.stdout
 
 	time.Sleep(2100 * time.Millisecond) // memcached's clock ticks once a second
 	var after map[string]any
-	runPy(t, script, map[string]any{"servers": servers, "step": 2}, &after)
+	pylibmctest.Run(t, script, map[string]any{"servers": servers, "step": 2}, &after)
 	assert.Equal(t, map[string]any{"exp/go": nil, "exp/go_long": "long", "exp/py": nil}, after)
 	_, err = c.GetValue("exp/py")
 	assert.ErrorIs(t, err, ErrCacheMiss)
@@ -552,7 +535,7 @@ for k in ("flags17", "flags6", "flags32"):
 json.dump(out, sys.stdout)
 `
 	var py map[string]string
-	runPy(t, script, map[string]any{"servers": servers}, &py)
+	pylibmctest.Run(t, script, map[string]any{"servers": servers}, &py)
 	assert.Equal(t, map[string]string{"flags17": "Error", "flags6": "Error", "flags32": "b'x'"}, py)
 
 	c := newClientOf(t, servers)
@@ -640,7 +623,7 @@ func TestInteropPoolAndCloneKeepCodec(t *testing.T) {
 	assert.Equal(t, big, v)
 
 	var py map[string]string
-	runPy(t, `
+	pylibmctest.Run(t, `
 import json, sys, pylibmc
 c = pylibmc.Client(json.load(sys.stdin))
 json.dump({k: repr(c.get(k))[:20] for k in ("pool/acq", "pool/m2", "pool/add")}, sys.stdout)
@@ -711,7 +694,7 @@ for cs in req["cases"]:
     failed = c.set_multi(keys)
     assert failed == [], failed
 `
-	runPy(t, script, map[string]any{"cases": cases, "n": n}, nil)
+	pylibmctest.Run(t, script, map[string]any{"cases": cases, "n": n}, nil)
 
 	direct := make([]*Client, len(servers))
 	for i, s := range servers {
@@ -774,7 +757,7 @@ func TestMigrationDocCoversPylibmc(t *testing.T) {
 	doc, err := os.ReadFile("docs/migrating-from-pylibmc.md")
 	require.NoError(t, err)
 	var names map[string][]string
-	runPy(t, `
+	pylibmctest.Run(t, `
 import json, sys, inspect, pylibmc
 c = pylibmc.Client(["127.0.0.1:1"])
 out = {
