@@ -23,24 +23,6 @@ import (
 // Python read each other's values, types included, and put every key on
 // the same server.
 
-// trio starts three memcached servers for one test.
-func trio(t *testing.T) []string {
-	t.Helper()
-	addrs := make([]string, 3)
-	for i := range addrs {
-		addrs[i] = newServer(t).Addr
-	}
-	return addrs
-}
-
-func newClientOf(t testing.TB, servers []string, opts ...Option) *Client {
-	t.Helper()
-	c, err := New(servers, opts...)
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // pyCases defines, in Python, the values of every type the codec handles,
 // and same(), which compares values and their exact types recursively.
 const pyCases = `
@@ -642,112 +624,6 @@ json.dump({k: repr(c.get(k))[:20] for k in ("pool/acq", "pool/m2", "pool/add")},
 	require.NoError(t, err)
 	assert.Equal(t, FlagText|FlagZlib, it.Flags)
 	assert.Equal(t, PylibmcCodec{}, newClientOf(t, servers).Codec())
-}
-
-// ---------------------------------------------------------------------------
-// Server mapping parity
-
-// For the same server list and behaviors, every key is on the server
-// pylibmc put it on: pylibmc writes 2,000 keys per configuration to three
-// servers, single-server clients read each server directly, and the Go
-// client's ServerFor and GetValues agree with what was found.
-func TestServerMappingParity(t *testing.T) {
-	servers := trio(t)
-	type pcase struct {
-		Name      string         `json:"name"`
-		Binary    bool           `json:"binary"`
-		Behaviors map[string]any `json:"behaviors"`
-		Servers   []string       `json:"servers"`
-	}
-	var cases []pcase
-	hashes := []string{"default", "md5", "crc", "fnv1a_32", "murmur"}
-	dists := []struct {
-		name string
-		b    map[string]any
-	}{
-		{"modula", map[string]any{"distribution": "modula"}},
-		{"consistent_ketama", map[string]any{"distribution": "consistent ketama"}},
-		{"ketama", map[string]any{"ketama": true}},
-	}
-	for _, binary := range []bool{false, true} {
-		for _, d := range dists {
-			for _, h := range hashes {
-				b := map[string]any{"hash": h}
-				for k, v := range d.b {
-					b[k] = v
-				}
-				cases = append(cases, pcase{Name: fmt.Sprintf("%s-%s-bin%v", d.name, h, binary), Binary: binary, Behaviors: b, Servers: servers})
-			}
-		}
-		// Weighted ketama with pylibmc's "host:port:weight" specs.
-		weighted := []string{servers[0] + ":1", servers[1] + ":2", servers[2] + ":3"}
-		cases = append(cases, pcase{Name: fmt.Sprintf("ketama_weighted-bin%v", binary), Binary: binary,
-			Behaviors: map[string]any{"ketama_weighted": true}, Servers: weighted})
-	}
-	const n = 2000
-	script := `
-import json, sys, pylibmc
-req = json.load(sys.stdin)
-for cs in req["cases"]:
-    c = pylibmc.Client(cs["servers"], binary=cs["binary"], behaviors=cs["behaviors"])
-    keys = {"%s/%d" % (cs["name"], i): b"v" for i in range(req["n"])}
-    failed = c.set_multi(keys)
-    assert failed == [], failed
-`
-	pylibmctest.Run(t, script, map[string]any{"cases": cases, "n": n}, nil)
-
-	direct := make([]*Client, len(servers))
-	for i, s := range servers {
-		direct[i] = newClientOf(t, []string{s})
-	}
-	for _, cs := range cases {
-		t.Run(cs.Name, func(t *testing.T) {
-			keys := make([]string, n)
-			for i := range keys {
-				keys[i] = fmt.Sprintf("%s/%d", cs.Name, i)
-			}
-			owner := make(map[string]string, n)
-			perServer := make([]int, len(servers))
-			for i, d := range direct {
-				items, err := d.GetMulti(keys)
-				require.NoError(t, err)
-				for k := range items {
-					_, dup := owner[k]
-					require.False(t, dup, "key %s on two servers", k)
-					owner[k] = servers[i]
-					perServer[i]++
-				}
-			}
-			require.Len(t, owner, n, "pylibmc stored every key")
-			// The ports are random, so a ketama continuum may be skewed;
-			// but the keys must be spread, or the test proves nothing.
-			used := 0
-			for _, cnt := range perServer {
-				if cnt > 0 {
-					used++
-				}
-			}
-			assert.GreaterOrEqual(t, used, 2, "keys per server: %v", perServer)
-
-			opts := []Option{WithBehaviors(cs.Behaviors)}
-			if cs.Binary {
-				opts = append(opts, WithBinaryProtocol())
-			}
-			gc := newClientOf(t, cs.Servers, opts...)
-			mismatch := 0
-			for _, k := range keys {
-				s, err := gc.ServerFor(k)
-				require.NoError(t, err)
-				if s != owner[k] {
-					mismatch++
-				}
-			}
-			assert.Zero(t, mismatch, "keys the Go client maps elsewhere than pylibmc (of %d)", n)
-			vals, err := gc.GetValues(keys)
-			require.NoError(t, err)
-			assert.Len(t, vals, n, "GetValues through the same mapping finds every key")
-		})
-	}
 }
 
 // docs/migrating-from-pylibmc.md maps every pylibmc Client method,
