@@ -58,7 +58,6 @@ type Client struct {
 	pool     *Pool           // the Pool this client was acquired from, if any
 	slot     *Client         // for a client from Pool.Acquire: the pool's slot it borrows
 	scratch  *batchScratch   // a pool slot's memory for coalesced batches
-	codec    Codec           // the value methods' codec (WithCodec); nil: PylibmcCodec{}
 }
 
 // New returns a client for the given servers. Each server is "host:port",
@@ -174,7 +173,7 @@ func newClient(memc, root *C.memcached_st, o *options) (*Client, error) {
 		C.memcached_free(memc)
 		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "new"}
 	}
-	c := &Client{c: lc, memc: memc, counting: o.counting, codec: o.codec}
+	c := &Client{c: lc, memc: memc, counting: o.counting}
 	if err := c.configure(o); err != nil {
 		c.free()
 		return nil, err
@@ -907,7 +906,7 @@ func (c *Client) Clone() (*Client, error) {
 	if memc == nil {
 		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "clone"}
 	}
-	cl, err := newClient(memc, memc, &options{counting: c.counting, clone: true, codec: c.codec})
+	cl, err := newClient(memc, memc, &options{counting: c.counting, clone: true})
 	if err == nil {
 		cl.sasl = c.sasl // memcached_clone copies the credentials
 		cl.setAuthGuard()

@@ -25,8 +25,7 @@ type options struct {
 	namespace  *string
 	counting   bool
 	noCoalesce bool
-	clone      bool  // the handle is a clone: it already has its settings
-	codec      Codec // WithCodec
+	clone      bool // the handle is a clone: it already has its settings
 }
 
 // WithBinaryProtocol makes the client speak memcached's binary protocol

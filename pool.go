@@ -135,7 +135,7 @@ func (p *Pool) take(ctx context.Context) (*Client, error) {
 		return nil, &Error{Code: code, Original: ReturnCode(f.rc), Op: "acquire", Message: "memcached_pool_fetch returned no handle"}
 	}
 	if s == nil {
-		s = &Client{pool: p, counting: p.master.counting, codec: p.master.codec, sasl: p.master.sasl}
+		s = &Client{pool: p, counting: p.master.counting, sasl: p.master.sasl}
 		s.c = C.lmc_client_new(p.master.memc, f.memc, boolInt(p.master.counting))
 		if s.c == nil {
 			C.memcached_pool_release(p.cpool, f.memc)
@@ -201,7 +201,7 @@ func (p *Pool) Acquire(ctx context.Context) (*Client, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	c := &Client{c: s.c, memc: s.memc, binary: s.binary, nsLen: s.nsLen, counting: s.counting, sasl: s.sasl, codec: s.codec, pool: p, slot: s}
+	c := &Client{c: s.c, memc: s.memc, binary: s.binary, nsLen: s.nsLen, counting: s.counting, sasl: s.sasl, pool: p, slot: s}
 	s.mu.Unlock()
 	return c, nil
 }

@@ -1,4 +1,4 @@
-package libmemcached
+package pylibmc
 
 import (
 	"bytes"
@@ -44,7 +44,7 @@ func requireCodecError(t *testing.T, err error, flags uint32, reason string) *Co
 // Each flag reads as pylibmc reads it; anything else is an error naming
 // the flags.
 func TestCodecDecodeFlags(t *testing.T) {
-	var c PylibmcCodec
+	var c Codec
 	big1, _ := new(big.Int).SetString("123456789012345678901234567890", 10)
 	ok := []struct {
 		data  string
@@ -129,7 +129,7 @@ func TestCodecDecodeFlags(t *testing.T) {
 
 // Encode picks pylibmc's flags and bytes for each Go type.
 func TestCodecEncode(t *testing.T) {
-	var c PylibmcCodec
+	var c Codec
 	big1, _ := new(big.Int).SetString("-123456789012345678901234567890", 10)
 	cases := []struct {
 		v     any
@@ -171,13 +171,13 @@ func TestCodecEncode(t *testing.T) {
 		_ = back
 	}
 	for proto := 2; proto <= 5; proto++ {
-		data, _, err := PylibmcCodec{PickleProtocol: proto}.Encode(nil)
+		data, _, err := Codec{PickleProtocol: proto}.Encode(nil)
 		require.NoError(t, err)
 		assert.Equal(t, []byte{0x80, byte(proto), 'N', '.'}, data)
 	}
 
 	bad := []struct {
-		codec  PylibmcCodec
+		codec  Codec
 		v      any
 		reason string
 	}{
@@ -191,10 +191,10 @@ func TestCodecEncode(t *testing.T) {
 		{c, map[[2]int]int{{1, 2}: 3}, "no Python form that can be a dict key"},
 		{c, Set{struct{}{}: {}}, "no Python form that can be a dict key or set element"},
 		{c, map[any]any{int32(1): "a", int64(1): "b"}, "the same Python key"},
-		{PylibmcCodec{PickleProtocol: 1}, 1.5, "PickleProtocol 1 is not 2 to 5"},
-		{PylibmcCodec{PickleProtocol: 6}, 1.5, "PickleProtocol 6 is not 2 to 5"},
-		{PylibmcCodec{CompressLevel: 10}, "x", "CompressLevel 10"},
-		{PylibmcCodec{MaxValueSize: 4}, "12345", "MaxValueSize is 4"},
+		{Codec{PickleProtocol: 1}, 1.5, "PickleProtocol 1 is not 2 to 5"},
+		{Codec{PickleProtocol: 6}, 1.5, "PickleProtocol 6 is not 2 to 5"},
+		{Codec{CompressLevel: 10}, "x", "CompressLevel 10"},
+		{Codec{MaxValueSize: 4}, "12345", "MaxValueSize is 4"},
 	}
 	for _, tc := range bad {
 		_, _, err := tc.codec.Encode(tc.v)
@@ -244,18 +244,18 @@ func TestCodecCompression(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		codec PylibmcCodec
+		codec Codec
 		v     any
 		zlib  bool
 	}{
-		{PylibmcCodec{}, text, false}, // pylibmc's default: never
-		{PylibmcCodec{MinCompressLen: 1300}, text, true},
-		{PylibmcCodec{MinCompressLen: 1301}, text, false},
-		{PylibmcCodec{MinCompressLen: 1}, rnd, false}, // would grow
-		{PylibmcCodec{MinCompressLen: 1}, "ab", false},
-		{PylibmcCodec{MinCompressLen: 1, CompressLevel: 1}, text, true},
-		{PylibmcCodec{MinCompressLen: 1, CompressLevel: 9}, []any{text, text}, true},
-		{PylibmcCodec{MinCompressLen: 10}, strings.Repeat("9", 1000), true}, // text|zlib
+		{Codec{}, text, false}, // pylibmc's default: never
+		{Codec{MinCompressLen: 1300}, text, true},
+		{Codec{MinCompressLen: 1301}, text, false},
+		{Codec{MinCompressLen: 1}, rnd, false}, // would grow
+		{Codec{MinCompressLen: 1}, "ab", false},
+		{Codec{MinCompressLen: 1, CompressLevel: 1}, text, true},
+		{Codec{MinCompressLen: 1, CompressLevel: 9}, []any{text, text}, true},
+		{Codec{MinCompressLen: 10}, strings.Repeat("9", 1000), true}, // text|zlib
 	} {
 		data, flags, err := tc.codec.Encode(tc.v)
 		require.NoError(t, err)
@@ -272,8 +272,8 @@ func TestCodecCompression(t *testing.T) {
 		}
 	}
 	// Levels give different streams, and both read back.
-	d1, f1, _ := PylibmcCodec{MinCompressLen: 1, CompressLevel: 1}.Encode(varied)
-	d9, f9, _ := PylibmcCodec{MinCompressLen: 1, CompressLevel: 9}.Encode(varied)
+	d1, f1, _ := Codec{MinCompressLen: 1, CompressLevel: 1}.Encode(varied)
+	d9, f9, _ := Codec{MinCompressLen: 1, CompressLevel: 9}.Encode(varied)
 	assert.Equal(t, FlagText|FlagZlib, f1)
 	assert.Equal(t, FlagText|FlagZlib, f9)
 	assert.NotEqual(t, d1, d9)
@@ -297,11 +297,11 @@ func TestCodecZlibBomb(t *testing.T) {
 	bomb := zb.Bytes()
 	require.Less(t, len(bomb), 300<<10)
 	for _, tc := range []struct {
-		codec PylibmcCodec
+		codec Codec
 		limit int
 	}{
-		{PylibmcCodec{}, DefaultMaxValueSize},
-		{PylibmcCodec{MaxValueSize: 4 << 20}, 4 << 20},
+		{Codec{}, DefaultMaxValueSize},
+		{Codec{MaxValueSize: 4 << 20}, 4 << 20},
 	} {
 		var before, after runtime.MemStats
 		runtime.GC()
@@ -318,10 +318,10 @@ func TestCodecZlibBomb(t *testing.T) {
 	}
 	// Within the limit it inflates.
 	small := zlibOf(t, make([]byte, 1000))
-	v, err := PylibmcCodec{MaxValueSize: 1000}.Decode(small, FlagZlib)
+	v, err := Codec{MaxValueSize: 1000}.Decode(small, FlagZlib)
 	require.NoError(t, err)
 	assert.Len(t, v, 1000)
-	_, err = PylibmcCodec{MaxValueSize: 999}.Decode(small, FlagZlib)
+	_, err = Codec{MaxValueSize: 999}.Decode(small, FlagZlib)
 	requireCodecError(t, err, FlagZlib, "MaxValueSize (999 bytes)")
 }
 
@@ -382,7 +382,7 @@ func TestPickleDecodeFromPython(t *testing.T) {
 		"set_empty":  Set{},
 		"shared":     []any{[]any{int64(1), int64(2)}, []any{int64(1), int64(2)}},
 	}
-	var c PylibmcCodec
+	var c Codec
 	for proto := 1; proto <= 5; proto++ {
 		t.Run(strconv.Itoa(proto), func(t *testing.T) {
 			pickles := picklesOf(t, proto, exprs)
@@ -449,7 +449,7 @@ func TestPickleDecodeFromPython(t *testing.T) {
 // Hostile pickles fail fast with an error: no panic, no huge allocation,
 // no endless walk.
 func TestPickleHostile(t *testing.T) {
-	var c PylibmcCodec
+	var c Codec
 	len8 := func(op byte, n uint64) []byte {
 		b := []byte{0x80, 5, op}
 		b = binary.LittleEndian.AppendUint64(b, n)

@@ -1,4 +1,4 @@
-package libmemcached
+package pylibmc
 
 import (
 	"bytes"
@@ -13,9 +13,9 @@ import (
 
 // fuzzCodec has a small MaxValueSize so that fuzzing explores inflation
 // past the cap cheaply.
-var fuzzCodec = PylibmcCodec{MaxValueSize: 64 << 10}
+var fuzzCodec = Codec{MaxValueSize: 64 << 10}
 
-// FuzzDecode feeds arbitrary bytes and flags to PylibmcCodec.Decode. No
+// FuzzDecode feeds arbitrary bytes and flags to Codec.Decode. No
 // input may panic, hang or allocate without bound; a failure must be a
 // *CodecError naming the flags; a success must be a value of the
 // documented Go types that matches the flags and survives a round trip

@@ -1,4 +1,4 @@
-package libmemcached
+package pylibmc
 
 import (
 	"bytes"
@@ -10,27 +10,6 @@ import (
 	"strings"
 	"unicode/utf8"
 )
-
-// A Codec turns Go values into memcached values and flags and back. The
-// value methods of Client and Pool (SetValue, GetValue, GetValues, ...) use
-// the codec given with WithCodec, by default PylibmcCodec{}.
-//
-// A Codec must be safe for concurrent use.
-type Codec interface {
-	// Encode returns the bytes and flags to store for v.
-	Encode(v any) (data []byte, flags uint32, err error)
-	// Decode returns the Go value for a stored value and its flags. The
-	// result may share memory with data.
-	Decode(data []byte, flags uint32) (any, error)
-}
-
-// WithCodec sets the codec of the value methods (SetValue, GetValue, ...).
-// Without it, or with nil, a client uses PylibmcCodec{}, which reads and
-// writes what pylibmc 1.6 does. A Pool's clients share its codec, and Clone
-// keeps it.
-func WithCodec(c Codec) Option {
-	return func(o *options) { o.codec = c }
-}
 
 // The flags of pylibmc 1.6 (and python-memcached): one type bit, possibly
 // combined with FlagZlib.
@@ -52,65 +31,38 @@ const (
 	pylibmcAllFlags  = pylibmcTypeFlags | FlagZlib
 )
 
-// DefaultMaxValueSize is PylibmcCodec's default MaxValueSize: 1 MiB,
+// DefaultMaxValueSize is Codec's default MaxValueSize: 1 MiB,
 // memcached's default largest item (its -I option).
 const DefaultMaxValueSize = 1 << 20
 
-// DefaultPickleProtocol is the pickle protocol PylibmcCodec writes by
+// DefaultPickleProtocol is the pickle protocol Codec writes by
 // default: 5, Python 3.8+'s highest, which is what pylibmc 1.6 uses
 // (its pickle_protocol behavior defaults to -1, the highest).
 const DefaultPickleProtocol = 5
 
-// PylibmcCodec is the value format of pylibmc 1.6, so that Go and Python
-// processes can share a cache value for value. The zero value is ready to
-// use and matches pylibmc's defaults (no compression).
+// Codec is the value format of pylibmc 1.6, so that Go and Python
+// processes can share a cache value for value: Encode gives the bytes and
+// flags pylibmc would store for a Go value, Decode the Go value for what
+// pylibmc stored (the package documentation maps the types). The zero
+// value is ready to use and matches pylibmc's defaults (no compression).
+// A Codec is a plain value, safe for concurrent use.
 //
-// Encode writes:
-//
-//	[]byte                               flags 0, as is
-//	string (valid UTF-8)                 FlagText, UTF-8
-//	int, int8..int64, uint..uint64,      FlagLong, ASCII decimal (as pylibmc
-//	*big.Int                             writes int; memcached incr/decr work on it)
-//	anything else below                  FlagPickle, a pickle of PickleProtocol
-//
-// and adds FlagZlib when compression is on (MinCompressLen > 0), the value
-// is at least MinCompressLen bytes and compressing makes it smaller, which
-// is pylibmc's rule. A Go bool is pickled, so that Python reads True or
-// False (pylibmc itself writes a bool as FlagInteger "1"/"0", which it
-// reads back as the int 1 or 0).
+// Encode writes []byte with flags 0, a string (valid UTF-8) with
+// FlagText, any Go integer type and *big.Int as ASCII decimal with
+// FlagLong (as pylibmc writes int; memcached incr/decr work on it), and
+// anything else with FlagPickle, as a pickle of PickleProtocol. It adds
+// FlagZlib when compression is on (MinCompressLen > 0), the value is at
+// least MinCompressLen bytes and compressing makes it smaller, which is
+// pylibmc's rule. A Go bool is pickled, so that Python reads True or False
+// (pylibmc itself writes a bool as FlagInteger "1"/"0", which it reads
+// back as the int 1 or 0).
 //
 // Decode reads flags 0 as []byte, FlagText as string (invalid UTF-8 is an
 // error, as in Python), FlagLong and FlagInteger as int64, or *big.Int
-// beyond int64 (pylibmc reads both as int), and FlagPickle as described
-// below; each possibly with FlagZlib. Any other bit or combination of type
-// bits is an error naming the flags: never a guess.
-//
-// Pickles of protocols 1 to 5 decode (and of protocol 0, except text with
-// escapes or non-ASCII characters, which is refused rather than misread)
-// to, and these Go values encode as:
-//
-//	Python            Go
-//	None              nil
-//	bool              bool
-//	int               int64, or *big.Int beyond int64 (any Go integer type encodes)
-//	float             float64 (float32 encodes)
-//	str               string
-//	bytes, bytearray  []byte (encodes as bytes)
-//	list              []any (any other Go slice or array encodes)
-//	tuple             Tuple
-//	dict              map[string]any when every key is a str, else map[any]any
-//	                  (any Go map with keys of these kinds encodes)
-//	set, frozenset    Set (encodes as set)
-//
-// Dict keys and set elements become Go map keys, so they must be None,
-// bool, int within int64, float or str; a bytes, tuple or big int key is
-// an error. A pickle of any other class (datetime.datetime, decimal.Decimal,
-// a class of the application, ...) is an error naming the class. Values
-// that Python shares (one list referenced twice) are shared in Go too; a
-// recursive structure is an error. Nesting is limited to MaxNesting levels
-// and the fully expanded tree to MaxPickleNodes nodes, so that walking a
-// decoded value is bounded.
-type PylibmcCodec struct {
+// beyond int64 (pylibmc reads both as int), and FlagPickle as the package
+// documentation describes; each possibly with FlagZlib. Any other bit or
+// combination of type bits is an error naming the flags: never a guess.
+type Codec struct {
 	// MinCompressLen is pylibmc's min_compress_len: values of at least
 	// this many bytes are compressed with zlib when that makes them
 	// smaller. 0 (pylibmc's default) never compresses.
@@ -140,8 +92,8 @@ const MaxNesting = 10000
 // as a tree, shared values once per reference.
 const MaxPickleNodes = 1 << 24
 
-// CodecError reports a value that a codec could not encode or decode. The
-// value methods return it with Key set; errors.As finds it.
+// CodecError reports a value that a Codec could not encode or decode.
+// Client's methods return it with Key set; errors.As finds it.
 type CodecError struct {
 	// Op is "encode" or "decode".
 	Op string
@@ -162,7 +114,7 @@ type CodecError struct {
 // Error describes the failure with the key, the flags and the reason.
 func (e *CodecError) Error() string {
 	var b strings.Builder
-	b.WriteString("libmemcached: cannot ")
+	b.WriteString("pylibmc: cannot ")
 	b.WriteString(e.Op)
 	b.WriteString(" value")
 	if e.Key != "" {
@@ -205,16 +157,16 @@ func FlagsString(flags uint32) string {
 	return strings.Join(parts, "|")
 }
 
-func (p PylibmcCodec) maxValueSize() int {
+func (p Codec) maxValueSize() int {
 	if p.MaxValueSize > 0 {
 		return p.MaxValueSize
 	}
 	return DefaultMaxValueSize
 }
 
-// Encode serializes v as pylibmc does (see PylibmcCodec) and compresses it
-// when MinCompressLen says so.
-func (p PylibmcCodec) Encode(v any) ([]byte, uint32, error) {
+// Encode serializes v as pylibmc does (see Codec) and compresses it when
+// MinCompressLen says so. A failure is a *CodecError.
+func (p Codec) Encode(v any) ([]byte, uint32, error) {
 	if p.CompressLevel < 0 || p.CompressLevel > 9 {
 		return nil, 0, &CodecError{Op: "encode", Reason: fmt.Sprintf("CompressLevel %d is not 0 to 9", p.CompressLevel)}
 	}
@@ -234,7 +186,7 @@ func (p PylibmcCodec) Encode(v any) ([]byte, uint32, error) {
 	return data, flags, nil
 }
 
-func (p PylibmcCodec) serialize(v any) ([]byte, uint32, error) {
+func (p Codec) serialize(v any) ([]byte, uint32, error) {
 	switch x := v.(type) {
 	case []byte:
 		return x, 0, nil
@@ -310,8 +262,8 @@ func deflate(data []byte, level int) ([]byte, bool) {
 }
 
 // Decode deserializes a value stored with flags as pylibmc does (see
-// PylibmcCodec). A []byte result is data itself.
-func (p PylibmcCodec) Decode(data []byte, flags uint32) (any, error) {
+// Codec). A []byte result is data itself. A failure is a *CodecError.
+func (p Codec) Decode(data []byte, flags uint32) (any, error) {
 	if flags&^pylibmcAllFlags != 0 {
 		return nil, &CodecError{Op: "decode", Flags: flags, Reason: "flags pylibmc does not define"}
 	}

@@ -1,4 +1,4 @@
-package libmemcached
+package pylibmc
 
 import (
 	"bytes"
@@ -18,22 +18,22 @@ import (
 // Python pickles are read with github.com/nlpodyssey/gopickle (a port of
 // CPython's Unpickler that knows every opcode up to protocol 5) and written
 // with github.com/kisielk/og-rek's encoder. This file maps their values to
-// and from the plain Go values of PylibmcCodec.
+// and from the plain Go values of Codec.
 
-// Tuple is a Python tuple. PylibmcCodec decodes a pickled tuple as a Tuple
+// Tuple is a Python tuple. Codec decodes a pickled tuple as a Tuple
 // and encodes a Tuple as a tuple, so a value read and written back keeps
 // its Python type.
 type Tuple []any
 
 // Set is a Python set (or frozenset). Its elements are nil, bool, int64,
-// float64 or string, which Go can use as map keys. PylibmcCodec encodes a
+// float64 or string, which Go can use as map keys. Codec encodes a
 // Set as a Python set.
 type Set map[any]struct{}
 
 // ---------------------------------------------------------------------------
 // Decoding
 
-// decodePickle unpickles data into PylibmcCodec's Go values.
+// decodePickle unpickles data into Codec's Go values.
 func decodePickle(data []byte) (any, *CodecError) {
 	if err := scanPickle(data); err != nil {
 		return nil, &CodecError{Op: "decode", Reason: "malformed pickle", Err: err}
