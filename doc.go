@@ -44,6 +44,14 @@
 // ([BehaviorPollTimeout], ...). With the same server list and behaviors,
 // libmemcached puts every key on the same server as pylibmc does.
 //
+// # Values shared with Python
+//
+// An [Item] holds bytes and flags. Package
+// github.com/libmemcached-go/libmemcached/pylibmc stores Go values in
+// pylibmc's format (its flags, pickles and zlib compression) over a Client
+// or a Pool, which both implement [Store], so that Go and Python processes
+// read each other's values with their types.
+//
 // # Versions
 //
 // The package builds against the libmemcached headers it finds through

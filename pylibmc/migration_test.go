@@ -2,6 +2,7 @@ package pylibmc
 
 import (
 	"os"
+	"reflect"
 	"regexp"
 	"testing"
 
@@ -13,6 +14,8 @@ import (
 // docs/migrating-from-pylibmc.md maps every pylibmc Client method,
 // constructor argument, behavior, exception class and pool type (and the
 // pools' methods): the names are listed live from the installed pylibmc.
+// It shows every method of this package's Client, and none of the names
+// the root package had before this package.
 func TestMigrationDocCoversPylibmc(t *testing.T) {
 	doc, err := os.ReadFile("../docs/migrating-from-pylibmc.md")
 	require.NoError(t, err)
@@ -47,4 +50,15 @@ json.dump(out, sys.stdout)
 	}
 	assert.Greater(t, total, 90)
 
+	ct := reflect.TypeOf(&Client{})
+	for i := 0; i < ct.NumMethod(); i++ {
+		n := ct.Method(i).Name
+		re := regexp.MustCompile(`\bc\.` + n + `\(`)
+		assert.True(t, re.Match(doc), "Client.%s is not in the migration doc as c.%s(...)", n, n)
+	}
+	for _, old := range []string{"SetValue", "GetValue", "GetValues", "AddValue", "ReplaceValue", "CompareAndSwapValue",
+		"PylibmcCodec", "WithCodec", "libmemcached.CodecError", "libmemcached.Tuple", "libmemcached.Set"} {
+		re := regexp.MustCompile(`\b` + regexp.QuoteMeta(old) + `\b`)
+		assert.False(t, re.Match(doc), "the migration doc still names %s", old)
+	}
 }
