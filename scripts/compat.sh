@@ -158,19 +158,19 @@ for v in "${versions[@]}"; do
   libdir=$(lib_dir "$v" "$root")
   gocache=$scratch/gocache-$v
   mkdir -p "$gocache"
-  say "=== libmemcached $v: go vet and go test of the package, cmd/errgen and cmd/memctl (GOCACHE=$gocache)"
+  say "=== libmemcached $v: go vet and go test of the package, pylibmc, cmd/errgen and cmd/memctl (GOCACHE=$gocache)"
   if ! (
     export PKG_CONFIG_PATH=$pcdir LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} GOCACHE=$gocache
     export LIBMEMCACHED_EXPECT_VERSION=$v
     set -x
-    $go vet . ./cmd/errgen
+    $go vet . ./pylibmc ./cmd/errgen
     # shellcheck disable=SC2086
-    $go test $gotest_flags . ./cmd/errgen
+    $go test $gotest_flags . ./pylibmc ./cmd/errgen
     $go test -count=1 -run '^TestLoadedLibrary$' -v . | grep FIGURE
     # The tests that compare with pylibmc ran it on the system's
     # libmemcached (a Python fleet elsewhere); again with pylibmc on this
     # release too, as on a host that ships it (Ubuntu 22.04, RHEL 9).
-    LIBMEMCACHED_PYLIBMC_LIBRARY_PATH=$libdir $go test -count=1 -run 'Pylibmc|Interop|Parity|Migration' .
+    LIBMEMCACHED_PYLIBMC_LIBRARY_PATH=$libdir $go test -count=1 -run 'Pylibmc|Interop|Parity|Migration' . ./pylibmc
     cd cmd/memctl
     $go vet -tags "$(command -v g++ >/dev/null 2>&1 || echo nolibmc)" ./...
     # shellcheck disable=SC2086
