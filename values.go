@@ -34,7 +34,7 @@ func codecOr(c Codec) Codec {
 func (c *Client) Codec() Codec { return codecOr(c.codec) }
 
 // Codec returns the codec of the pool's value methods.
-func (p *Pool) Codec() Codec { return codecOr(p.master.codec) }
+func (p *Pool) Codec() Codec { return codecOr(p.codec) }
 
 // codecErr gives a codec's error the key it was about.
 func codecErr(err error, key, op string) error {
