@@ -34,6 +34,7 @@ fmt-check:
 # library's go.mod); go.work lets these commands name it from the root.
 vet: deps
 	$(GO) vet ./... ./integration_test/...
+	$(GO) vet -tags libmemcached_leakcheck .
 
 # cmd/memctl is a module of its own (its go.mod replaces the library with
 # ../..), so that the clients "memctl bench" compares never enter the
@@ -42,8 +43,11 @@ vet: deps
 # built with -tags nolibmc and the bench reports libmc as absent.
 MEMCTL_TAGS = $$(command -v g++ >/dev/null 2>&1 || echo nolibmc)
 
+# The second run builds the finalizers' leak report (-tags
+# libmemcached_leakcheck) and checks it.
 test: deps check-generated fmt-check vet
 	$(GO) test $(GOTEST_FLAGS) ./... ./integration_test/...
+	$(GO) test -tags libmemcached_leakcheck $(GOTEST_FLAGS) -run 'Dropped|LeakReport' .
 	cd cmd/memctl && $(GO) vet -tags "$(MEMCTL_TAGS)" ./... && $(GO) test -tags "$(MEMCTL_TAGS)" $(GOTEST_FLAGS) ./...
 
 # The package's tests against the other libmemcached releases users have:

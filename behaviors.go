@@ -88,32 +88,30 @@ func behaviorError(name string, msg string) *Error {
 // returns its error. On a client acquired from a Pool it returns an error:
 // set behaviors on the Pool, which applies them to every handle.
 func (c *Client) SetBehavior(b Behavior, value uint64) error {
-	if err := c.lock("set_behavior"); err != nil {
-		return err
-	}
-	defer c.mu.Unlock()
-	if c.pool != nil {
-		return inputError("set_behavior", "", ReturnInvalidArguments, "client belongs to a Pool: use Pool.SetBehavior")
-	}
-	return c.setBehavior(b, value)
+	return do0(&c.commands, func(h *handle) error {
+		if h.pool != nil {
+			return inputError("set_behavior", "", ReturnInvalidArguments, "client belongs to a Pool: use Pool.SetBehavior")
+		}
+		return h.setBehavior(b, value)
+	})
 }
 
-// setBehavior sets b on c's handle; c is locked or not yet shared.
-func (c *Client) setBehavior(b Behavior, value uint64) error {
+// setBehavior sets b on the handle.
+func (h *handle) setBehavior(b Behavior, value uint64) error {
 	if err := checkBehaviorValue("set_behavior", b, value); err != nil {
 		return err
 	}
-	rc := C.memcached_behavior_set(c.memc, libBehavior(b), C.uint64_t(value))
+	rc := C.memcached_behavior_set(h.memc, libBehavior(b), C.uint64_t(value))
 	if rc != C.MEMCACHED_SUCCESS {
-		e := handleError(c.memc, "set_behavior", "", rc)
+		e := handleError(h.memc, "set_behavior", "", rc)
 		if e.Message == "" {
 			e.Message = fmt.Sprintf("behavior %d = %d", b, value)
 		}
 		return e
 	}
 	if b == BehaviorBinaryProtocol {
-		c.binary = value != 0
-		c.setAuthGuard()
+		h.binary = value != 0
+		h.setAuthGuard()
 	}
 	return nil
 }
@@ -171,11 +169,7 @@ func behaviorName(b Behavior) string {
 
 // Behavior returns the current value of a behavior.
 func (c *Client) Behavior(b Behavior) (uint64, error) {
-	if err := c.lock("behavior"); err != nil {
-		return 0, err
-	}
-	defer c.mu.Unlock()
-	return behaviorGet(c.memc, b)
+	return do(&c.commands, func(h *handle) (uint64, error) { return behaviorGet(h.memc, b) })
 }
 
 func behaviorGet(memc *C.memcached_st, b Behavior) (uint64, error) {
@@ -194,23 +188,21 @@ func behaviorGet(memc *C.memcached_st, b Behavior) (uint64, error) {
 // libmemcached's error. On a client acquired from a Pool it returns an
 // error: set behaviors on the Pool.
 func (c *Client) SetBehaviors(m map[string]any) error {
-	if err := c.lock("set_behaviors"); err != nil {
-		return err
-	}
-	defer c.mu.Unlock()
-	if c.pool != nil {
-		return inputError("set_behaviors", "", ReturnInvalidArguments, "client belongs to a Pool: use Pool.SetBehaviors")
-	}
-	return c.setBehaviors(m)
+	return do0(&c.commands, func(h *handle) error {
+		if h.pool != nil {
+			return inputError("set_behaviors", "", ReturnInvalidArguments, "client belongs to a Pool: use Pool.SetBehaviors")
+		}
+		return h.setBehaviors(m)
+	})
 }
 
-func (c *Client) setBehaviors(m map[string]any) error {
+func (h *handle) setBehaviors(m map[string]any) error {
 	settings, err := resolveBehaviors(m)
 	if err != nil {
 		return err
 	}
 	for _, s := range settings {
-		if err := c.setBehavior(s.b, s.value); err != nil {
+		if err := h.setBehavior(s.b, s.value); err != nil {
 			if e, ok := err.(*Error); ok {
 				e.Op, e.Key = "set_behaviors", s.name
 			}
@@ -347,11 +339,8 @@ func sortedKeys[V any](m map[string]V) []string {
 // pylibmc's Client.behaviors shows them: "hash" and "distribution" by name
 // (a string), every other value as a uint64 (flags as 0 or 1).
 func (c *Client) Behaviors() map[string]any {
-	if c.lock("behaviors") != nil {
-		return nil
-	}
-	defer c.mu.Unlock()
-	return behaviorsOf(c.memc)
+	out, _ := do(&c.commands, func(h *handle) (map[string]any, error) { return behaviorsOf(h.memc), nil })
+	return out
 }
 
 func behaviorsOf(memc *C.memcached_st) map[string]any {

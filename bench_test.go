@@ -188,9 +188,9 @@ func benchPoolParallel(b *testing.B, goroutines, setEvery int) {
 		}
 	})
 	b.StopTimer()
-	if p.coal != nil && p.coal.batches.Load() > 0 {
+	if p.p.coal != nil && p.p.coal.batches.Load() > 0 {
 		// How many Gets each shared multi-get carried, on average.
-		b.ReportMetric(float64(p.coal.calls.Load())/float64(p.coal.batches.Load()), "gets/batch")
+		b.ReportMetric(float64(p.p.coal.calls.Load())/float64(p.p.coal.batches.Load()), "gets/batch")
 	}
 }
 

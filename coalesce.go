@@ -35,7 +35,7 @@ import (
 // faster, 16 to 64 a few per cent, and the 90/10 get/set mix at 16
 // goroutines about 20% faster with half the p99).
 type coalescer struct {
-	p   *Pool
+	p   *pool
 	max int // batches in flight at once
 
 	mu       sync.Mutex
@@ -85,7 +85,7 @@ func (q *coalescer) leadsNow() bool {
 
 var waiters = sync.Pool{New: func() any { return &waiter{done: make(chan struct{}, 1)} }}
 
-func newCoalescer(p *Pool, max int) *coalescer {
+func newCoalescer(p *pool, max int) *coalescer {
 	return &coalescer{p: p, max: max}
 }
 
@@ -183,33 +183,18 @@ func (q *coalescer) run(batch []*waiter) {
 		return
 	}
 	defer q.p.put(s)
-	s.mu.Lock()
-	defer s.unlock()
 	if len(batch) == 1 && !batch[0].multi {
 		// A lone Get: exactly Client.Get, with no batching overhead.
-		batch[0].item, batch[0].err = s.getLocked(batch[0].key)
+		batch[0].item, batch[0].err = s.get(batch[0].key)
 		return
 	}
 	s.runBatch(batch)
 }
 
-// batchScratch is a slot's reusable memory for batches.
-type batchScratch struct {
-	keys   []string // unique keys, in request order
-	keybuf []byte
-	lens   []C.size_t
-	rec    []int // offset of each unique key's record in the output, or -1
-	index  map[string]int
-}
-
-// runBatch sends the batch's unique keys as one mget on s (locked) and
-// gives each waiter its own copies of its items.
-func (s *Client) runBatch(batch []*waiter) {
-	sc := s.scratch
-	if sc == nil {
-		sc = &batchScratch{index: make(map[string]int)}
-		s.scratch = sc
-	}
+// runBatch sends the batch's unique keys as one mget on s and gives each
+// waiter its own copies of its items.
+func (s *handle) runBatch(batch []*waiter) {
+	sc := s.keyScratch()
 	sc.keys, sc.keybuf, sc.lens = sc.keys[:0], sc.keybuf[:0], sc.lens[:0]
 	clear(sc.index)
 	add := func(k string) {
@@ -266,7 +251,7 @@ func (s *Client) runBatch(batch []*waiter) {
 
 // batchItems builds one GetMulti waiter's map: its own Items and values,
 // in two allocations besides the map.
-func (s *Client) batchItems(sc *batchScratch, buf []byte, keys []string, batchErr *Error) (map[string]*Item, error) {
+func (s *handle) batchItems(sc *keyScratch, buf []byte, keys []string, batchErr *Error) (map[string]*Item, error) {
 	found, total := 0, 0
 	for _, k := range keys {
 		if off := sc.rec[sc.index[k]]; off >= 0 {
@@ -310,7 +295,7 @@ func isMiss(err error) bool {
 // failure on record, or the failed server is unknown), in which case it is
 // the batch's error, for this key. In a fault window a true miss may so
 // read as an error; a key on a failed server never reads as a miss.
-func (s *Client) missError(op, key string, batchErr *Error) *Error {
+func (s *handle) missError(op, key string, batchErr *Error) *Error {
 	server := ""
 	if C.lmc_server_for(s.c, cstr(key), C.size_t(len(key))) == C.MEMCACHED_SUCCESS {
 		server = s.serverName()
@@ -330,7 +315,7 @@ func (s *Client) missError(op, key string, batchErr *Error) *Error {
 }
 
 // checkKey validates a key against the pool's protocol and namespace.
-func (p *Pool) checkKey(op, key string) error {
+func (p *pool) checkKey(op, key string) error {
 	p.bmu.RLock()
 	defer p.bmu.RUnlock()
 	return p.master.checkKey(op, key)

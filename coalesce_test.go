@@ -85,7 +85,7 @@ func TestCoalescedGetsEachGetTheirOwn(t *testing.T) {
 			for err := range errs {
 				t.Error(err)
 			}
-			batches, calls := p.coal.batches.Load(), p.coal.calls.Load()
+			batches, calls := p.p.coal.batches.Load(), p.p.coal.calls.Load()
 			t.Logf("FIGURE coalesced_gets_per_batch=%.1f (%d calls in %d batches)", float64(calls)/float64(batches), calls, batches)
 			assert.Greater(t, calls, batches, "concurrent Gets must share multi-gets")
 		})
@@ -102,8 +102,8 @@ func TestCoalescerLoneGet(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "v", string(it.Value))
 	}
-	assert.Equal(t, int64(10), p.coal.batches.Load())
-	assert.Equal(t, int64(10), p.coal.calls.Load())
+	assert.Equal(t, int64(10), p.p.coal.batches.Load())
+	assert.Equal(t, int64(10), p.p.coal.calls.Load())
 	_, err := p.Get("coal-lone-missing")
 	var e *Error
 	require.True(t, errors.As(err, &e))
@@ -267,7 +267,7 @@ func TestCoalescerHoldsNoIdleHandle(t *testing.T) {
 func TestCoalescingOff(t *testing.T) {
 	s := sharedServer(t)
 	p := newTestPool(t, []string{s.Addr}, 4, WithCoalescing(false))
-	assert.Nil(t, p.coal)
+	assert.Nil(t, p.p.coal)
 	require.NoError(t, p.Set(&Item{Key: "coal-off", Value: []byte("v")}))
 	it, err := p.Get("coal-off")
 	require.NoError(t, err)
@@ -332,7 +332,7 @@ func TestCoalescerSecondBatch(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		require.NoError(t, p.Set(&Item{Key: key(i), Value: []byte(key(i))}))
 	}
-	q := p.coal
+	q := p.p.coal
 	waitState := func(inflight, pending int, what string) {
 		t.Helper()
 		var gi, gp int

@@ -10,7 +10,7 @@ import "C"
 
 import (
 	"fmt"
-	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"unsafe"
@@ -47,17 +47,72 @@ type Item struct {
 // A Client is safe for concurrent use by multiple goroutines: its calls are
 // serialized on the handle, so one Client does one request at a time. For
 // parallel requests, use a Pool, or Clone a Client per goroutine.
+//
+// A Client that is dropped without Close is closed when the garbage
+// collector finds it (a client from Pool.Acquire goes back to its pool);
+// Close it to free its handle and connections without waiting for that.
 type Client struct {
-	mu       sync.Mutex
-	c        *C.lmc_client   // C half: handle, reused results, scratch; nil after Close
-	memc     *C.memcached_st // == c.memc
-	binary   bool            // binary protocol: keys may hold any bytes
-	nsLen    int             // namespace length, counted against MaxKeyLength
-	counting bool            // C allocations go through the counting allocator
-	sasl     bool            // the handle has SASL credentials
-	pool     *Pool           // the Pool this client was acquired from, if any
-	slot     *Client         // for a client from Pool.Acquire: the pool's slot it borrows
-	scratch  *batchScratch   // a pool slot's memory for coalesced batches
+	commands
+	lh      *lockedHandle
+	created origin // where the client was made (build tag libmemcached_leakcheck)
+}
+
+// lockedHandle is a Client's handle behind the Client's mutex. It is kept
+// apart from the Client so that the Client can have a finalizer: nothing
+// points back at the Client.
+type lockedHandle struct {
+	mu sync.Mutex
+	h  *handle // nil after Close, or once released to its pool
+}
+
+// acquire locks the handle for one operation; release unlocks it.
+func (l *lockedHandle) acquire() (*handle, error) {
+	l.mu.Lock()
+	if l.h == nil {
+		l.mu.Unlock()
+		return nil, ErrClosed
+	}
+	return l.h, nil
+}
+
+func (l *lockedHandle) release(h *handle) {
+	h.resetAfterTimeout()
+	l.mu.Unlock()
+}
+
+// detach takes the handle from the Client, waiting for an operation in
+// progress; later calls return ErrClosed.
+func (l *lockedHandle) detach() *handle {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.h
+	l.h = nil
+	return h
+}
+
+// newClient makes the Client view of h.
+func newClient(h *handle) *Client {
+	lh := &lockedHandle{h: h}
+	c := &Client{commands: commands{src: lh}, lh: lh, created: here()}
+	runtime.SetFinalizer(c, (*Client).finalize)
+	return c
+}
+
+// finalize is the safety net for a Client nobody closed.
+func (c *Client) finalize() {
+	if h := c.lh.detach(); h != nil {
+		c.created.report("Client")
+		drop(h)
+	}
+}
+
+// drop disposes of a detached handle: back to its pool, or freed.
+func drop(h *handle) {
+	if h.pool != nil {
+		h.pool.put(h)
+		return
+	}
+	h.free()
 }
 
 // New returns a client for the given servers. Each server is "host:port",
@@ -70,6 +125,16 @@ type Client struct {
 // libmemcached connects on first use, so a server that is down surfaces as
 // an error from the first operation that needs it.
 func New(servers []string, opts ...Option) (*Client, error) {
+	o := collect(opts)
+	h, err := openServers(servers, o)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(h), nil
+}
+
+// openServers is New's handle.
+func openServers(servers []string, o *options) (*handle, error) {
 	if err := checkLoadedLibrary(); err != nil {
 		return nil, err
 	}
@@ -92,7 +157,6 @@ func New(servers []string, opts ...Option) (*Client, error) {
 				Message: "cannot mix UDP servers with TCP or socket servers"}
 		}
 	}
-	o := collect(opts)
 	memc := C.memcached_create(nil)
 	if memc == nil {
 		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "new"}
@@ -123,7 +187,7 @@ func New(servers []string, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	return newClient(memc, memc, o)
+	return newHandle(memc, memc, o)
 }
 
 // NewFromConfig returns a client configured with libmemcached's
@@ -133,6 +197,16 @@ func New(servers []string, opts ...Option) (*Client, error) {
 // (ErrParseError) carrying libmemcached's parse message. Options apply after
 // the configuration.
 func NewFromConfig(config string, opts ...Option) (*Client, error) {
+	o := collect(opts)
+	h, err := openConfig(config, o)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(h), nil
+}
+
+// openConfig is NewFromConfig's handle.
+func openConfig(config string, o *options) (*handle, error) {
 	if err := checkLoadedLibrary(); err != nil {
 		return nil, err
 	}
@@ -150,7 +224,6 @@ func NewFromConfig(config string, opts ...Option) (*Client, error) {
 	if memc == nil {
 		return nil, &Error{Code: ReturnParseError, Original: ReturnParseError, Op: "new", Message: "libmemcached rejected the configuration"}
 	}
-	o := collect(opts)
 	if o.counting {
 		C.lmc_use_counting_allocator(memc)
 	}
@@ -158,438 +231,130 @@ func NewFromConfig(config string, opts ...Option) (*Client, error) {
 		C.memcached_free(memc)
 		return nil, &Error{Code: ReturnNoServers, Original: ReturnNoServers, Op: "new", Message: "the configuration names no server"}
 	}
-	return newClient(memc, memc, o)
-}
-
-// newClient wraps memc (whose results are rooted at root) and applies the
-// options; on failure it frees memc.
-func newClient(memc, root *C.memcached_st, o *options) (*Client, error) {
-	counting := C.int(0)
-	if o.counting {
-		counting = 1
-	}
-	lc := C.lmc_client_new(root, memc, counting)
-	if lc == nil {
-		C.memcached_free(memc)
-		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "new"}
-	}
-	c := &Client{c: lc, memc: memc, counting: o.counting}
-	if err := c.configure(o); err != nil {
-		c.free()
-		return nil, err
-	}
-	return c, nil
-}
-
-// configure applies the options to a new handle and reads back the state
-// the Go side caches (protocol, namespace length).
-func (c *Client) configure(o *options) error {
-	if !o.clone {
-		// Defaults that differ from libmemcached's (and pylibmc's): CAS
-		// support, so Get and GetMulti fill CasID in both protocols, and
-		// TCP_NODELAY, without which every binary-protocol miss waits out
-		// the peer's delayed ACK (about 40 ms). Options can turn them off.
-		if err := c.setBehavior(BehaviorSupportCAS, 1); err != nil {
-			return err
-		}
-		if err := c.setBehavior(BehaviorTCPNoDelay, 1); err != nil {
-			return err
-		}
-	}
-	if o.binary {
-		if err := c.setBehavior(BehaviorBinaryProtocol, 1); err != nil {
-			return err
-		}
-	}
-	for _, set := range o.settings {
-		if err := set(c); err != nil {
-			return err
-		}
-	}
-	if o.namespace != nil {
-		if err := c.setNamespace(*o.namespace); err != nil {
-			return err
-		}
-	}
-	if o.sasl {
-		if C.memcached_behavior_get(c.memc, C.MEMCACHED_BEHAVIOR_BINARY_PROTOCOL) == 0 {
-			return inputError("new", "", ReturnInvalidArguments, "SASL needs the binary protocol")
-		}
-		user, pass := C.CString(o.saslUser), C.CString(o.saslPass)
-		rc := C.memcached_set_sasl_auth_data(c.memc, user, pass)
-		C.free(unsafe.Pointer(user))
-		C.free(unsafe.Pointer(pass))
-		if rc != C.MEMCACHED_SUCCESS {
-			return handleError(c.memc, "new", "", rc)
-		}
-		c.sasl = true
-	}
-	c.syncState()
-	return nil
-}
-
-// syncState reads the protocol and namespace length back from the handle.
-func (c *Client) syncState() {
-	c.binary = C.memcached_behavior_get(c.memc, C.MEMCACHED_BEHAVIOR_BINARY_PROTOCOL) != 0
-	c.setAuthGuard()
-	var rc C.memcached_return_t
-	ns := C.memcached_callback_get(c.memc, C.MEMCACHED_CALLBACK_NAMESPACE, &rc)
-	c.nsLen = 0
-	if ns != nil {
-		c.nsLen = int(C.strlen((*C.char)(ns)))
-	}
-}
-
-func (c *Client) setNamespace(prefix string) error {
-	if prefix == "" {
-		rc := C.memcached_callback_set(c.memc, C.MEMCACHED_CALLBACK_NAMESPACE, nil)
-		if rc != C.MEMCACHED_SUCCESS {
-			return handleError(c.memc, "namespace", "", rc)
-		}
-		return nil
-	}
-	if len(prefix) > maxNamespaceLength {
-		return inputError("namespace", prefix, ReturnKeyTooBig,
-			fmt.Sprintf("namespace is %d bytes; at most %d", len(prefix), maxNamespaceLength))
-	}
-	for i := 0; i < len(prefix); i++ {
-		if b := prefix[i]; b <= ' ' || b >= 0x7f {
-			return inputError("namespace", prefix, ReturnBadKeyProvided,
-				fmt.Sprintf("namespace byte %d is %#x; only printable ASCII is allowed", i, b))
-		}
-	}
-	p := C.CString(prefix)
-	defer C.free(unsafe.Pointer(p))
-	rc := C.memcached_callback_set(c.memc, C.MEMCACHED_CALLBACK_NAMESPACE, unsafe.Pointer(p))
-	if rc != C.MEMCACHED_SUCCESS {
-		return handleError(c.memc, "namespace", prefix, rc)
-	}
-	return nil
+	return newHandle(memc, memc, o)
 }
 
 // Close frees the client's handle and closes its connections. Calls after
 // Close return ErrClosed; Close itself is idempotent. Closing a client that
 // came from Pool.Acquire releases it to the pool instead.
 func (c *Client) Close() error {
-	if c.pool != nil {
-		c.pool.Release(c)
+	if h := c.lh.detach(); h != nil {
+		runtime.SetFinalizer(c, nil)
+		drop(h)
+	}
+	return nil
+}
+
+// DisconnectAll closes every connection of the client (memcached_quit); the
+// next operation reconnects.
+func (c *Client) DisconnectAll() {
+	do0(&c.commands, func(h *handle) error {
+		C.memcached_quit(h.memc)
 		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.free()
-	return nil
+	})
 }
 
-func (c *Client) free() {
-	if c.c == nil {
-		return
+// Clone returns a new, independent Client with the same servers, behaviors,
+// namespace and credentials (memcached_clone), and no connections yet.
+func (c *Client) Clone() (*Client, error) {
+	h, err := do(&c.commands, (*handle).clone)
+	if err != nil {
+		return nil, err
 	}
-	C.lmc_client_free(c.c)
-	c.c = nil
-	if c.memc != nil {
-		C.memcached_free(c.memc)
-		c.memc = nil
-	}
-}
-
-// setAuthGuard turns the C side's auth guard on for a binary-protocol
-// client without credentials (see lmc_incr in cgo_helpers.h).
-func (c *Client) setAuthGuard() {
-	if c.c != nil {
-		c.c.auth_guard = 0
-		if c.binary && !c.sasl {
-			c.c.auth_guard = 1
-		}
-	}
-}
-
-// lock takes the client's lock and checks it is open (not closed, not
-// released to its pool); callers unlock.
-func (c *Client) lock(op string) error {
-	c.mu.Lock()
-	if c.memc == nil {
-		c.mu.Unlock()
-		return ErrClosed
-	}
-	return nil
-}
-
-// unlock ends an operation on a client locked by lock. On a library that
-// keeps a timed-out connection open (libmemcached 1.1.0 to 1.1.3; see
-// compat.go), it first closes the handle's connections if the operation
-// timed out, so that no late reply answers a later request.
-func (c *Client) unlock() {
-	if resetsAfterTimeout() && c.memc != nil {
-		C.lmc_reset_after_timeout(c.memc)
-	}
-	c.mu.Unlock()
+	return newClient(h), nil
 }
 
 // ---------------------------------------------------------------------------
-// Input checks: nothing reaches libmemcached unchecked.
+// The operations Client and Pool share
 
-func inputError(op, key string, code ReturnCode, msg string) *Error {
-	return &Error{Code: code, Original: code, Op: op, Key: key, Message: msg}
+// handleSource lends a handle for one operation: a Client its own, under
+// its mutex; a Pool one of its handles.
+type handleSource interface {
+	acquire() (*handle, error)
+	release(*handle)
 }
 
-// checkKey validates a key for this client's protocol and namespace.
-func (c *Client) checkKey(op, key string) error {
-	n := len(key)
-	if n == 0 {
-		return inputError(op, key, ReturnBadKeyProvided, "empty key")
+// commands are the operations Client and Pool share, written once over a
+// handleSource (as go-redis's cmdable is over a process function) and
+// promoted to both; Pool replaces Get and GetMulti with coalescing forms.
+type commands struct{ src handleSource }
+
+// do runs fn on a handle lent for the call.
+func do[T any](c *commands, fn func(*handle) (T, error)) (T, error) {
+	h, err := c.src.acquire()
+	if err != nil {
+		var zero T
+		return zero, err
 	}
-	if n+c.nsLen > MaxKeyLength {
-		msg := fmt.Sprintf("key is %d bytes; at most %d", n, MaxKeyLength-c.nsLen)
-		if c.nsLen > 0 {
-			msg += fmt.Sprintf(" with the %d-byte namespace", c.nsLen)
-		}
-		return inputError(op, key, ReturnBadKeyProvided, msg)
-	}
-	if !c.binary {
-		for i := 0; i < n; i++ {
-			if b := key[i]; b <= ' ' || b == 0x7f {
-				return inputError(op, key, ReturnBadKeyProvided,
-					fmt.Sprintf("key byte %d is %#x: the ASCII protocol forbids spaces and control bytes (use the binary protocol for binary keys)", i, b))
-			}
-		}
-	}
-	return nil
+	defer c.src.release(h)
+	return fn(h)
 }
 
-func checkItem(op string, it *Item) error {
-	if it == nil {
-		return inputError(op, "", ReturnInvalidArguments, "nil *Item")
+// do0 is do for an operation with no result.
+func do0(c *commands, fn func(*handle) error) error {
+	h, err := c.src.acquire()
+	if err != nil {
+		return err
 	}
-	if it.Expiration < 0 {
-		return inputError(op, it.Key, ReturnInvalidArguments,
-			fmt.Sprintf("negative expiration %d", it.Expiration))
-	}
-	return nil
+	defer c.src.release(h)
+	return fn(h)
 }
-
-// ---------------------------------------------------------------------------
-// Errors from libmemcached
-
-// handleError builds the *Error for a failed call on memc.
-func handleError(memc *C.memcached_st, op, key string, rc C.memcached_return_t) *Error {
-	code := ReturnCode(rc)
-	e := &Error{Code: code, Original: code, Op: op, Key: key}
-	if memc != nil && C.memcached_last_error(memc) != C.MEMCACHED_SUCCESS {
-		e.Message, e.Server = cleanMessage(C.GoString(C.memcached_last_error_message(memc)))
-		e.errno = int(C.memcached_last_error_errno(memc))
-	}
-	return e
-}
-
-// fail builds the error for rc on c, with the server involved where it can
-// be told. (After a timeout or an I/O failure libmemcached has already
-// closed that server's connection; see cgo_helpers.c.) Called with c
-// locked.
-func (c *Client) fail(op, key string, rc C.memcached_return_t) *Error {
-	e := handleError(c.memc, op, key, rc)
-	if rc == C.MEMCACHED_SOME_ERRORS {
-		// A multi-server call: the last error says what went wrong.
-		if last := C.memcached_last_error(c.memc); last != C.MEMCACHED_SUCCESS && last != C.MEMCACHED_SOME_ERRORS {
-			cause := handleError(c.memc, op, "", last)
-			e.errs = append(e.errs, cause)
-			e.Message = cause.Message
-		}
-	}
-	if key != "" && e.Server == "" && c.checkKey(op, key) == nil {
-		if C.lmc_server_for(c.c, cstr(key), C.size_t(len(key))) == C.MEMCACHED_SUCCESS {
-			e.Server = c.serverName()
-		}
-	} else if e.Server == "" && isConnectionClass(e.Code) && C.lmc_last_server(c.c) == 1 {
-		e.Server = c.serverName()
-	}
-	return e
-}
-
-// serverName returns the server name the last lmc_server_for or
-// lmc_last_server call found.
-func (c *Client) serverName() string {
-	return C.GoStringN(&c.c.server[0], C.int(c.c.server_len))
-}
-
-// ---------------------------------------------------------------------------
-// Reads
 
 // Get gets the item for key. A miss returns an error for which
 // errors.Is(err, ErrCacheMiss) is true. The item's CasID is filled.
-func (c *Client) Get(key string) (*Item, error) {
-	if err := c.lock("get"); err != nil {
-		return nil, err
-	}
-	defer c.unlock()
-	return c.getLocked(key)
-}
-
-// getLocked is Get on a locked, open client.
-func (c *Client) getLocked(key string) (*Item, error) {
-	if err := c.checkKey("get", key); err != nil {
-		return nil, err
-	}
-	rc := C.lmc_get(c.c, cstr(key), C.size_t(len(key)))
-	if rc != C.MEMCACHED_SUCCESS {
-		return nil, c.fail("get", key, rc)
-	}
-	lc := c.c
-	it := &Item{Key: key, Flags: uint32(lc.out_flags), CasID: uint64(lc.out_u64)}
-	it.Value = C.GoBytes(unsafe.Pointer(lc.out_value), C.int(lc.out_len))
-	return it, nil
+func (c *commands) Get(key string) (*Item, error) {
+	return do(c, func(h *handle) (*Item, error) { return h.get(key) })
 }
 
 // GetMulti gets the items for keys in one round trip per server. Keys that
 // miss are absent from the map; they are not errors. An empty or nil list
 // returns an empty map. If a server fails, the items from the others are
 // returned together with the error.
-func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
-	if err := c.lock("get_multi"); err != nil {
-		return nil, err
-	}
-	defer c.unlock()
-	if len(keys) == 0 {
-		return map[string]*Item{}, nil
-	}
-	total := 0
-	for _, k := range keys {
-		if err := c.checkKey("get_multi", k); err != nil {
-			return nil, err
-		}
-		total += len(k)
-	}
-	if uint64(len(keys)) > math.MaxUint32 {
-		return nil, inputError("get_multi", "", ReturnInvalidArguments, "too many keys")
-	}
-	keybuf := make([]byte, 0, total)
-	lens := make([]C.size_t, len(keys))
-	for i, k := range keys {
-		keybuf = append(keybuf, k...)
-		lens[i] = C.size_t(len(k))
-	}
-	rc := C.lmc_mget(c.c, cbytes(keybuf), &lens[0], C.size_t(len(keys)))
-	items := c.decodeItems(keys, int(c.c.out_count))
-	if rc != C.MEMCACHED_SUCCESS {
-		return items, c.fail("get_multi", "", rc)
-	}
-	return items, nil
+func (c *commands) GetMulti(keys []string) (map[string]*Item, error) {
+	return do(c, func(h *handle) (map[string]*Item, error) { return h.getMulti(keys) })
 }
 
-// ---------------------------------------------------------------------------
-// Writes
-
-type storeOp int
-
-const (
-	opSet storeOp = iota
-	opAdd
-	opReplace
-	opAppend
-	opPrepend
-	opCAS
-)
-
-var storeOpNames = [...]string{"set", "add", "replace", "append", "prepend", "cas"}
-
-func (c *Client) store(op storeOp, it *Item) error {
-	name := storeOpNames[op]
-	if err := c.lock(name); err != nil {
-		return err
-	}
-	defer c.unlock()
-	if err := checkItem(name, it); err != nil {
-		return err
-	}
-	if err := c.checkKey(name, it.Key); err != nil {
-		return err
-	}
-	if op == opCAS && it.CasID == 0 {
-		return inputError(name, it.Key, ReturnInvalidArguments, "CasID is 0: CompareAndSwap needs the CasID of an item from Get")
-	}
-	k, kl := cstr(it.Key), C.size_t(len(it.Key))
-	v, vl := cbytes(it.Value), C.size_t(len(it.Value))
-	exp, flags := C.time_t(it.Expiration), C.uint32_t(it.Flags)
-	var rc C.memcached_return_t
-	switch op {
-	case opSet:
-		rc = C.memcached_set(c.memc, k, kl, v, vl, exp, flags)
-	case opAdd:
-		rc = C.memcached_add(c.memc, k, kl, v, vl, exp, flags)
-	case opReplace:
-		rc = C.memcached_replace(c.memc, k, kl, v, vl, exp, flags)
-	case opAppend:
-		rc = C.memcached_append(c.memc, k, kl, v, vl, exp, flags)
-	case opPrepend:
-		rc = C.memcached_prepend(c.memc, k, kl, v, vl, exp, flags)
-	case opCAS:
-		rc = C.memcached_cas(c.memc, k, kl, v, vl, exp, flags, C.uint64_t(it.CasID))
-	}
-	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED || rc == C.MEMCACHED_STORED {
-		return nil
-	}
-	return c.storeError(op, it.Key, rc)
-}
-
-// storeError normalises the binary protocol's answers to the ASCII ones:
-// a refused add, replace, append or prepend is ErrNotStored in both.
-func (c *Client) storeError(op storeOp, key string, rc C.memcached_return_t) error {
-	e := c.fail(storeOpNames[op], key, rc)
-	switch {
-	case op == opAdd && e.Code == ReturnDataExists,
-		op != opSet && op != opCAS && e.Code == ReturnNotFound:
-		e.Code = ReturnNotStored
-	}
-	return e
+// store runs one of the storage commands.
+func (c *commands) store(op storeOp, item *Item) error {
+	return do0(c, func(h *handle) error { return h.store(op, item) })
 }
 
 // Set writes the item unconditionally.
-func (c *Client) Set(item *Item) error { return c.store(opSet, item) }
+func (c *commands) Set(item *Item) error { return c.store(opSet, item) }
 
 // Add writes the item only if its key is absent; otherwise errors.Is(err,
 // ErrNotStored).
-func (c *Client) Add(item *Item) error { return c.store(opAdd, item) }
+func (c *commands) Add(item *Item) error { return c.store(opAdd, item) }
 
 // Replace writes the item only if its key is present; otherwise
 // errors.Is(err, ErrNotStored).
-func (c *Client) Replace(item *Item) error { return c.store(opReplace, item) }
+func (c *commands) Replace(item *Item) error { return c.store(opReplace, item) }
 
 // Append appends the item's value to the stored value of its key (flags and
 // expiration are left as they are); if the key is absent, errors.Is(err,
 // ErrNotStored).
-func (c *Client) Append(item *Item) error { return c.store(opAppend, item) }
+func (c *commands) Append(item *Item) error { return c.store(opAppend, item) }
 
 // Prepend is Append at the front of the stored value.
-func (c *Client) Prepend(item *Item) error { return c.store(opPrepend, item) }
+func (c *commands) Prepend(item *Item) error { return c.store(opPrepend, item) }
 
 // CompareAndSwap writes the item only if it is unchanged since item.CasID
 // was read by Get or GetMulti. A change in between gives errors.Is(err,
 // ErrCASConflict); an absent key errors.Is(err, ErrCacheMiss).
-func (c *Client) CompareAndSwap(item *Item) error { return c.store(opCAS, item) }
+func (c *commands) CompareAndSwap(item *Item) error { return c.store(opCAS, item) }
 
 // Delete deletes the item for key; a miss gives errors.Is(err,
 // ErrCacheMiss).
-func (c *Client) Delete(key string) error {
-	if err := c.lock("delete"); err != nil {
-		return err
-	}
-	defer c.unlock()
-	if err := c.checkKey("delete", key); err != nil {
-		return err
-	}
-	rc := C.memcached_delete(c.memc, cstr(key), C.size_t(len(key)), 0)
-	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED || rc == C.MEMCACHED_DELETED {
-		return nil
-	}
-	return c.fail("delete", key, rc)
+func (c *commands) Delete(key string) error {
+	return do0(c, func(h *handle) error { return h.delete(key) })
 }
 
 // Increment adds delta to the decimal number stored at key and returns the
 // new value (wrapping at 2^64, as memcached does). A miss gives
 // errors.Is(err, ErrCacheMiss). libmemcached takes a 32-bit delta: a larger
 // delta returns ErrInvalidArguments.
-func (c *Client) Increment(key string, delta uint64) (uint64, error) {
-	return c.incr("incr", key, delta, 0)
+func (c *commands) Increment(key string, delta uint64) (uint64, error) {
+	return do(c, func(h *handle) (uint64, error) { return h.incr("incr", key, delta, 0) })
 }
 
 // Decrement subtracts delta from the decimal number stored at key and
@@ -598,55 +363,14 @@ func (c *Client) Increment(key string, delta uint64) (uint64, error) {
 // memcached rewrites the number in place, so after a decrement to fewer
 // digits a Get returns it padded with trailing spaces ("9 "): use the value
 // Decrement returns, or trim.
-func (c *Client) Decrement(key string, delta uint64) (uint64, error) {
-	return c.incr("decr", key, delta, 1)
-}
-
-func (c *Client) incr(op, key string, delta uint64, decr C.int) (uint64, error) {
-	if err := c.lock(op); err != nil {
-		return 0, err
-	}
-	defer c.unlock()
-	if err := c.checkKey(op, key); err != nil {
-		return 0, err
-	}
-	if delta > math.MaxUint32 {
-		return 0, inputError(op, key, ReturnInvalidArguments,
-			fmt.Sprintf("delta %d exceeds libmemcached's 32-bit offset", delta))
-	}
-	rc := C.lmc_incr(c.c, cstr(key), C.size_t(len(key)), C.uint32_t(delta), decr)
-	if rc != C.MEMCACHED_SUCCESS && rc != C.MEMCACHED_BUFFERED {
-		e := c.fail(op, key, rc)
-		if c.binary && e.Code == ReturnUnknownReadFailure && e.errno == 0 {
-			// libmemcached does not map the binary protocol's "non-numeric
-			// value" status (0x06); ASCII reports it as CLIENT_ERROR.
-			e.Code = ReturnClientError
-			e.Message = "cannot increment or decrement a non-numeric value"
-		}
-		return 0, e
-	}
-	return uint64(c.c.out_u64), nil
+func (c *commands) Decrement(key string, delta uint64) (uint64, error) {
+	return do(c, func(h *handle) (uint64, error) { return h.incr("decr", key, delta, 1) })
 }
 
 // Touch sets a new expiration, in seconds, on the item for key without
 // fetching it. A miss gives errors.Is(err, ErrCacheMiss).
-func (c *Client) Touch(key string, seconds int32) error {
-	if err := c.lock("touch"); err != nil {
-		return err
-	}
-	defer c.unlock()
-	if err := c.checkKey("touch", key); err != nil {
-		return err
-	}
-	if seconds < 0 {
-		return inputError("touch", key, ReturnInvalidArguments, fmt.Sprintf("negative expiration %d", seconds))
-	}
-	k, kl := cstr(key), C.size_t(len(key))
-	rc := C.lmc_touch(c.memc, k, kl, k, kl, C.time_t(seconds))
-	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED {
-		return nil
-	}
-	return c.fail("touch", key, rc)
+func (c *commands) Touch(key string, seconds int32) error {
+	return do0(c, func(h *handle) error { return h.touch(key, seconds) })
 }
 
 // SetMulti sets every item in one cgo call. It returns the keys that were
@@ -654,132 +378,38 @@ func (c *Client) Touch(key string, seconds int32) error {
 // and which wraps each key's own error (so errors.Is(err,
 // ErrConnectionFailure), say, also works). Invalid input (a nil item, a bad
 // key) is reported before anything is sent.
-func (c *Client) SetMulti(items []*Item) (failed []string, err error) {
-	if err := c.lock("set_multi"); err != nil {
-		return nil, err
-	}
-	defer c.unlock()
-	if len(items) == 0 {
-		return nil, nil
-	}
-	for _, it := range items {
-		if err := checkItem("set_multi", it); err != nil {
-			return nil, err
-		}
-		if err := c.checkKey("set_multi", it.Key); err != nil {
-			return nil, err
-		}
-	}
-	// The C array lives in Go memory and points at the keys and values,
-	// which are pinned for the call.
-	var pin pinner
-	defer pin.Unpin()
-	arr := make([]C.lmc_item, len(items))
-	for i, it := range items {
-		arr[i] = C.lmc_item{
-			key:        pin.str(it.Key),
-			key_len:    C.size_t(len(it.Key)),
-			value:      pin.bytes(it.Value),
-			value_len:  C.size_t(len(it.Value)),
-			expiration: C.time_t(it.Expiration),
-			flags:      C.uint32_t(it.Flags),
-		}
-	}
-	rcs := make([]C.memcached_return_t, len(items))
-	C.lmc_set_multi(c.c, &arr[0], C.size_t(len(arr)), &rcs[0])
-	var errs []error
-	for i, rc := range rcs {
-		if rc != C.MEMCACHED_SUCCESS && rc != C.MEMCACHED_BUFFERED && rc != C.MEMCACHED_STORED {
-			failed = append(failed, items[i].Key)
-			errs = append(errs, &Error{Code: ReturnCode(rc), Original: ReturnCode(rc), Op: "set", Key: items[i].Key})
-		}
-	}
-	if len(errs) > 0 {
-		return failed, c.multiError("set_multi", len(items), errs)
-	}
-	return nil, nil
+func (c *commands) SetMulti(items []*Item) (failed []string, err error) {
+	return do(c, func(h *handle) ([]string, error) { return h.setMulti(items) })
 }
 
 // DeleteMulti deletes every key in one cgo call. If some keys were not
 // deleted, the error satisfies errors.Is(err, ErrSomeErrors) and wraps each
 // key's error: errors.Is(err, ErrCacheMiss) tells that some were absent.
-func (c *Client) DeleteMulti(keys []string) error {
-	if err := c.lock("delete_multi"); err != nil {
-		return err
-	}
-	defer c.unlock()
-	if len(keys) == 0 {
-		return nil
-	}
-	total := 0
-	for _, k := range keys {
-		if err := c.checkKey("delete_multi", k); err != nil {
-			return err
-		}
-		total += len(k)
-	}
-	keybuf := make([]byte, 0, total)
-	lens := make([]C.size_t, len(keys))
-	for i, k := range keys {
-		keybuf = append(keybuf, k...)
-		lens[i] = C.size_t(len(k))
-	}
-	rcs := make([]C.memcached_return_t, len(keys))
-	C.lmc_delete_multi(c.c, cbytes(keybuf), &lens[0], C.size_t(len(keys)), &rcs[0])
-	var errs []error
-	for i, rc := range rcs {
-		if rc != C.MEMCACHED_SUCCESS && rc != C.MEMCACHED_BUFFERED && rc != C.MEMCACHED_DELETED {
-			errs = append(errs, &Error{Code: ReturnCode(rc), Original: ReturnCode(rc), Op: "delete", Key: keys[i]})
-		}
-	}
-	if len(errs) > 0 {
-		return c.multiError("delete_multi", len(keys), errs)
-	}
-	return nil
-}
-
-func (c *Client) multiError(op string, n int, errs []error) *Error {
-	return &Error{
-		Code: ReturnSomeErrors, Original: ReturnSomeErrors, Op: op,
-		Message: fmt.Sprintf("%d of %d keys failed; first: %v", len(errs), n, errs[0]),
-		errs:    errs,
-	}
+func (c *commands) DeleteMulti(keys []string) error {
+	return do0(c, func(h *handle) error { return h.deleteMulti(keys) })
 }
 
 // FlushAll invalidates every item on every server.
-func (c *Client) FlushAll() error {
-	if err := c.lock("flush_all"); err != nil {
-		return err
-	}
-	defer c.unlock()
-	rc := C.memcached_flush(c.memc, 0)
-	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED {
-		return nil
-	}
-	return c.fail("flush_all", "", rc)
-}
-
-// ---------------------------------------------------------------------------
-// Servers
+func (c *commands) FlushAll() error { return do0(c, (*handle).flushAll) }
 
 // Ping asks every server for its version over a fresh connection (with
 // the client's timeouts and credentials) and returns an error if any of
 // them does not answer; the error names the server.
-func (c *Client) Ping() error {
-	_, err := c.versions("ping")
+func (c *commands) Ping() error {
+	_, err := do(c, func(h *handle) (map[string]string, error) { return h.versions("ping") })
 	return err
 }
 
 // Stats returns every server's general statistics: "host:port" -> stat
 // name -> value. If a server fails, the others' statistics are returned
 // together with the error.
-func (c *Client) Stats() (map[string]map[string]string, error) {
-	return c.stats("stats", "")
+func (c *commands) Stats() (map[string]map[string]string, error) {
+	return do(c, func(h *handle) (map[string]map[string]string, error) { return h.stats("") })
 }
 
 // StatsArg returns the statistics group arg ("items", "slabs", "settings",
 // "sizes", "conns", ...) of every server, as Stats does.
-func (c *Client) StatsArg(arg string) (map[string]map[string]string, error) {
+func (c *commands) StatsArg(arg string) (map[string]map[string]string, error) {
 	for i := 0; i < len(arg); i++ {
 		if b := arg[i]; b < ' ' || b == 0x7f {
 			return nil, inputError("stats", "", ReturnInvalidArguments, fmt.Sprintf("stats argument byte %d is %#x", i, b))
@@ -788,128 +418,25 @@ func (c *Client) StatsArg(arg string) (map[string]map[string]string, error) {
 	if len(arg) > 200 {
 		return nil, inputError("stats", "", ReturnInvalidArguments, "stats argument is longer than 200 bytes")
 	}
-	return c.stats("stats", arg)
-}
-
-func (c *Client) stats(op, arg string) (map[string]map[string]string, error) {
-	var argp *C.char
-	if arg != "" {
-		argp = cstr(arg)
-	}
-	out := make(map[string]map[string]string)
-	err := c.perServer(op, func() C.memcached_return_t {
-		return C.lmc_stats(c.c, argp, C.size_t(len(arg)))
-	}, func(r strRec) {
-		m := out[r.s[0]]
-		if m == nil {
-			m = make(map[string]string)
-			out[r.s[0]] = m
-		}
-		m[r.s[1]] = r.s[2]
-	})
-	if err == ErrClosed {
-		return nil, err
-	}
-	return out, err
+	return do(c, func(h *handle) (map[string]map[string]string, error) { return h.stats(arg) })
 }
 
 // Version returns each server's version: "host:port" -> "1.6.18", asked
 // over a fresh connection to each. If a server fails, the others' versions
 // are returned together with the error.
-func (c *Client) Version() (map[string]string, error) {
-	return c.versions("version")
+func (c *commands) Version() (map[string]string, error) {
+	return do(c, func(h *handle) (map[string]string, error) { return h.versions("version") })
 }
 
-func (c *Client) versions(op string) (map[string]string, error) {
-	out := make(map[string]string)
-	err := c.perServer(op, func() C.memcached_return_t { return C.lmc_versions(c.c) },
-		func(r strRec) { out[r.s[0]] = r.s[1] })
-	if err == ErrClosed {
-		return nil, err
-	}
-	return out, err
-}
-
-// perServer runs one of the per-server C helpers, hands each data record
-// to add, and returns the failed servers' errors.
-func (c *Client) perServer(op string, call func() C.memcached_return_t, add func(strRec)) error {
-	if err := c.lock(op); err != nil {
-		return err
-	}
-	defer c.unlock()
-	rc := call()
-	recs := c.records(int(c.c.out_count))
-	for _, r := range recs {
-		if r.rc == ReturnSuccess {
-			add(r)
-		}
-	}
-	if err := serverErrors(op, recs); err != nil {
-		return err
-	}
-	if rc != C.MEMCACHED_SUCCESS {
-		return c.fail(op, "", rc)
-	}
-	return nil
-}
-
-// Servers returns the client's servers as "host:port" (or socket path), in
-// libmemcached's order.
-func (c *Client) Servers() []string {
-	if c.lock("servers") != nil {
-		return nil
-	}
-	defer c.unlock()
-	n := C.lmc_servers(c.c)
-	out := make([]string, 0, int(n))
-	for _, r := range c.records(int(n)) {
-		out = append(out, r.s[0])
-	}
+// Servers returns the servers as "host:port" (or socket path), in
+// libmemcached's order; nil once closed.
+func (c *commands) Servers() []string {
+	out, _ := do(c, func(h *handle) ([]string, error) { return h.servers(), nil })
 	return out
 }
 
 // ServerFor returns the server ("host:port" or socket path) that key maps
-// to under the client's hash and distribution (memcached_server_by_key).
-func (c *Client) ServerFor(key string) (string, error) {
-	if err := c.lock("server_for"); err != nil {
-		return "", err
-	}
-	defer c.unlock()
-	if err := c.checkKey("server_for", key); err != nil {
-		return "", err
-	}
-	rc := C.lmc_server_for(c.c, cstr(key), C.size_t(len(key)))
-	if rc != C.MEMCACHED_SUCCESS {
-		return "", handleError(c.memc, "server_for", key, rc)
-	}
-	return c.serverName(), nil
-}
-
-// DisconnectAll closes every connection of the client (memcached_quit); the
-// next operation reconnects.
-func (c *Client) DisconnectAll() {
-	if c.lock("quit") != nil {
-		return
-	}
-	defer c.unlock()
-	C.memcached_quit(c.memc)
-}
-
-// Clone returns a new, independent Client with the same servers, behaviors,
-// namespace and credentials (memcached_clone), and no connections yet.
-func (c *Client) Clone() (*Client, error) {
-	if err := c.lock("clone"); err != nil {
-		return nil, err
-	}
-	defer c.unlock()
-	memc := C.memcached_clone(nil, c.memc)
-	if memc == nil {
-		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "clone"}
-	}
-	cl, err := newClient(memc, memc, &options{counting: c.counting, clone: true})
-	if err == nil {
-		cl.sasl = c.sasl // memcached_clone copies the credentials
-		cl.setAuthGuard()
-	}
-	return cl, err
+// to under the hash and distribution in use (memcached_server_by_key).
+func (c *commands) ServerFor(key string) (string, error) {
+	return do(c, func(h *handle) (string, error) { return h.serverFor(key) })
 }

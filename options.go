@@ -18,7 +18,7 @@ type Option func(*options)
 
 type options struct {
 	binary     bool
-	settings   []func(c *Client) error // behaviors, in the order given
+	settings   []func(h *handle) error // behaviors, in the order given
 	saslUser   string
 	saslPass   string
 	sasl       bool
@@ -37,7 +37,7 @@ func WithBinaryProtocol() Option {
 // WithBehavior sets one behavior, as Client.SetBehavior does.
 func WithBehavior(b Behavior, value uint64) Option {
 	return func(o *options) {
-		o.settings = append(o.settings, func(c *Client) error { return c.setBehavior(b, value) })
+		o.settings = append(o.settings, func(h *handle) error { return h.setBehavior(b, value) })
 	}
 }
 
@@ -45,7 +45,7 @@ func WithBehavior(b Behavior, value uint64) Option {
 // does; an unknown name or bad value makes the constructor fail.
 func WithBehaviors(m map[string]any) Option {
 	return func(o *options) {
-		o.settings = append(o.settings, func(c *Client) error { return c.setBehaviors(m) })
+		o.settings = append(o.settings, func(h *handle) error { return h.setBehaviors(m) })
 	}
 }
 

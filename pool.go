@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 )
 
@@ -21,16 +22,28 @@ import (
 //
 // A Pool is safe for concurrent use. Goroutines wait for a free client in
 // Go (Acquire honours its context), never inside C. The Pool's own methods
-// (Get, Set, ...) each acquire a client for one call and release it.
+// (Get, Set, ...) each take a handle for one call and give it back.
+//
+// A Pool that is dropped without Close is closed when the garbage
+// collector finds it; its handles are freed once the clients acquired from
+// it are released.
 type Pool struct {
-	master *Client              // the template handle; owned
+	commands
+	p       *pool
+	created origin // where the pool was made (build tag libmemcached_leakcheck)
+}
+
+// pool is the Pool's state. The coalescer and the handles point at it, not
+// at the Pool, so that the Pool can have a finalizer.
+type pool struct {
+	master *handle              // the template handle; owned
 	cpool  *C.memcached_pool_st // libmemcachedutil's pool of clones of master.memc
 	size   int
-	sem    chan struct{} // one token per client out
-	done   chan struct{} // closed by Close
+	sem    chan struct{} // one token per handle out
+	done   chan struct{} // closed by close
 
 	mu     sync.Mutex
-	free   []*Client // idle slots: C halves (results, scratch) kept between uses
+	free   []*handle // idle slots: C halves (results, scratch) kept between uses
 	out    int
 	closed bool
 
@@ -46,11 +59,12 @@ func NewPool(servers []string, size int, opts ...Option) (*Pool, error) {
 	if err := checkPoolSize(size); err != nil {
 		return nil, err
 	}
-	master, err := New(servers, opts...)
+	o := collect(opts)
+	master, err := openServers(servers, o)
 	if err != nil {
 		return nil, err
 	}
-	return newPool(master, size, collect(opts))
+	return newPool(master, size, o)
 }
 
 // NewPoolFromConfig is NewPool with libmemcached's configuration language,
@@ -59,11 +73,12 @@ func NewPoolFromConfig(config string, size int, opts ...Option) (*Pool, error) {
 	if err := checkPoolSize(size); err != nil {
 		return nil, err
 	}
-	master, err := NewFromConfig(config, opts...)
+	o := collect(opts)
+	master, err := openConfig(config, o)
 	if err != nil {
 		return nil, err
 	}
-	return newPool(master, size, collect(opts))
+	return newPool(master, size, o)
 }
 
 func checkPoolSize(size int) error {
@@ -73,30 +88,45 @@ func checkPoolSize(size int) error {
 	return nil
 }
 
-func newPool(master *Client, size int, o *options) (*Pool, error) {
+func newPool(master *handle, size int, o *options) (*Pool, error) {
 	cp := C.memcached_pool_create(master.memc, 1, C.uint32_t(size))
 	if cp == nil {
 		master.free()
 		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "new_pool"}
 	}
-	p := &Pool{
+	p := &pool{
 		master: master,
 		cpool:  cp,
 		size:   size,
 		sem:    make(chan struct{}, size),
 		done:   make(chan struct{}),
 	}
+	master.pool = p
 	if !o.noCoalesce {
 		p.coal = newCoalescer(p, coalesceInFlight)
 	}
-	return p, nil
+	pl := &Pool{commands: commands{src: p}, p: p, created: here()}
+	runtime.SetFinalizer(pl, (*Pool).finalize)
+	return pl, nil
+}
+
+// finalize is the safety net for a Pool nobody closed.
+func (p *Pool) finalize() {
+	if p.p.close() {
+		p.created.report("Pool")
+	}
 }
 
 // Size returns the most clients the pool hands out at once.
-func (p *Pool) Size() int { return p.size }
+func (p *Pool) Size() int { return p.p.size }
+
+// acquire and release lend a handle to one of the Pool's operations.
+func (p *pool) acquire() (*handle, error) { return p.take(context.Background()) }
+
+func (p *pool) release(h *handle) { p.put(h) }
 
 // take waits for a free handle and returns a slot bound to it.
-func (p *Pool) take(ctx context.Context) (*Client, error) {
+func (p *pool) take(ctx context.Context) (*handle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -113,7 +143,7 @@ func (p *Pool) take(ctx context.Context) (*Client, error) {
 		<-p.sem
 		return nil, ErrClosed
 	}
-	var s *Client
+	var s *handle
 	if n := len(p.free); n > 0 {
 		s, p.free = p.free[n-1], p.free[:n-1]
 	}
@@ -135,7 +165,7 @@ func (p *Pool) take(ctx context.Context) (*Client, error) {
 		return nil, &Error{Code: code, Original: ReturnCode(f.rc), Op: "acquire", Message: "memcached_pool_fetch returned no handle"}
 	}
 	if s == nil {
-		s = &Client{pool: p, counting: p.master.counting, sasl: p.master.sasl}
+		s = &handle{pool: p, counting: p.master.counting, sasl: p.master.sasl}
 		s.c = C.lmc_client_new(p.master.memc, f.memc, boolInt(p.master.counting))
 		if s.c == nil {
 			C.memcached_pool_release(p.cpool, f.memc)
@@ -143,17 +173,15 @@ func (p *Pool) take(ctx context.Context) (*Client, error) {
 			return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "acquire"}
 		}
 	}
-	s.mu.Lock()
 	s.c.memc = f.memc
 	s.memc = f.memc
 	s.binary, s.nsLen = binary, nsLen
 	s.setAuthGuard()
-	s.mu.Unlock()
 	return s, nil
 }
 
 // untake gives back a token taken by take when no handle came of it.
-func (p *Pool) untake(s *Client) {
+func (p *pool) untake(s *handle) {
 	p.mu.Lock()
 	if s != nil {
 		p.free = append(p.free, s)
@@ -167,27 +195,15 @@ func (p *Pool) untake(s *Client) {
 	}
 }
 
-// put returns a slot's handle to the pool.
-func (p *Pool) put(s *Client) {
-	s.mu.Lock()
+// put returns a slot's handle to the pool, after resetting its connections
+// if its last operation timed out (see handle.resetAfterTimeout).
+func (p *pool) put(s *handle) {
+	s.resetAfterTimeout()
 	memc := s.memc
 	s.memc = nil
-	if s.c != nil {
-		s.c.memc = nil
-	}
-	s.mu.Unlock()
-	if memc == nil {
-		return // already released
-	}
+	s.c.memc = nil
 	C.memcached_pool_release(p.cpool, memc)
 	p.untake(s)
-}
-
-func boolInt(b bool) C.int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Acquire returns a client for the caller's exclusive use, waiting until
@@ -196,14 +212,11 @@ func boolInt(b bool) C.int {
 // Behaviors cannot be changed on an acquired client: use the Pool's
 // SetBehavior, which applies to every client.
 func (p *Pool) Acquire(ctx context.Context) (*Client, error) {
-	s, err := p.take(ctx)
+	s, err := p.p.take(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	c := &Client{c: s.c, memc: s.memc, binary: s.binary, nsLen: s.nsLen, counting: s.counting, sasl: s.sasl, pool: p, slot: s}
-	s.mu.Unlock()
-	return c, nil
+	return newClient(s), nil
 }
 
 // Warm connects the pool's handles now rather than on first use. It takes
@@ -230,16 +243,16 @@ func (p *Pool) Acquire(ctx context.Context) (*Client, error) {
 // connections: call Warm again after one if it matters. UDP pools have no
 // connections: Warm takes and gives back the clients and returns nil.
 func (p *Pool) Warm(ctx context.Context) error {
-	taken := make([]*Client, 0, p.size)
+	taken := make([]*handle, 0, p.p.size)
 	defer func() {
 		// Given back in the order taken: the last connected ends on top
 		// of libmemcachedutil's stack of free handles.
 		for _, s := range taken {
-			p.put(s)
+			p.p.put(s)
 		}
 	}()
-	for len(taken) < p.size {
-		s, err := p.take(ctx)
+	for len(taken) < p.p.size {
+		s, err := p.p.take(ctx)
 		if err != nil {
 			return err
 		}
@@ -256,43 +269,22 @@ func (p *Pool) Warm(ctx context.Context) error {
 	return nil
 }
 
-// connect connects the handle to every server (taken slot; not locked).
-func (s *Client) connect(op string) error {
-	s.mu.Lock()
-	defer s.unlock()
-	if C.memcached_behavior_get(s.memc, C.MEMCACHED_BEHAVIOR_USE_UDP) != 0 {
-		return nil
-	}
-	// A version request goes to every server whose version the handle
-	// has not read yet, connecting as it goes.
-	rc := C.memcached_version(s.memc)
-	if rc == C.MEMCACHED_SOME_ERRORS {
-		// Some server failed: report its error (the handle's last).
-		if last := C.memcached_last_error(s.memc); last != C.MEMCACHED_SUCCESS && last != C.MEMCACHED_SOME_ERRORS {
-			e := s.fail(op, "", last)
-			e.Original = ReturnSomeErrors
-			return e
-		}
-	}
-	if rc != C.MEMCACHED_SUCCESS {
-		return s.fail(op, "", rc)
-	}
-	return nil
-}
-
 // Release gives a client from Acquire back to the pool. Releasing it again,
-// or releasing nil, does nothing.
+// releasing nil, or a client of another pool or none, does nothing.
 func (p *Pool) Release(c *Client) {
-	if c == nil || c.pool != p || c.slot == nil {
+	if c == nil {
 		return
 	}
-	c.mu.Lock()
-	released := c.memc == nil
-	c.memc, c.c = nil, nil
-	c.mu.Unlock()
-	if !released {
-		p.put(c.slot)
+	c.lh.mu.Lock()
+	h := c.lh.h
+	if h == nil || h.pool != p.p {
+		c.lh.mu.Unlock()
+		return
 	}
+	c.lh.h = nil
+	c.lh.mu.Unlock()
+	runtime.SetFinalizer(c, nil)
+	p.p.put(h)
 }
 
 // Do runs fn with a client acquired for it (waiting as Acquire does) and
@@ -309,10 +301,17 @@ func (p *Pool) Do(ctx context.Context, fn func(*Client) error) error {
 // Close closes the pool: later calls return ErrClosed. Handles are freed
 // once every acquired client is released. Close is idempotent.
 func (p *Pool) Close() error {
+	runtime.SetFinalizer(p, nil)
+	p.p.close()
+	return nil
+}
+
+// close closes the pool and reports whether it was open.
+func (p *pool) close() bool {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil
+		return false
 	}
 	p.closed = true
 	close(p.done)
@@ -321,11 +320,11 @@ func (p *Pool) Close() error {
 	if last {
 		p.destroy()
 	}
-	return nil
+	return true
 }
 
 // destroy frees every handle; called once, when closed and all are back.
-func (p *Pool) destroy() {
+func (p *pool) destroy() {
 	p.bmu.Lock() // no reader of master while it goes
 	defer p.bmu.Unlock()
 	p.mu.Lock()
@@ -339,149 +338,44 @@ func (p *Pool) destroy() {
 	}
 	// The slots' results are rooted at master: free them while it lives.
 	for _, s := range slots {
-		C.lmc_client_free(s.c)
-		s.c = nil
+		s.free()
 	}
 	C.memcached_pool_destroy(cp)
-	p.master.mu.Lock()
 	p.master.free()
-	p.master.mu.Unlock()
 }
 
-// poolDo runs fn on a slot taken for one call.
-func poolDo[T any](p *Pool, fn func(*Client) (T, error)) (T, error) {
-	s, err := p.take(context.Background())
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	defer p.put(s)
-	return fn(s)
-}
-
-func poolDo0(p *Pool, fn func(*Client) error) error {
-	_, err := poolDo(p, func(c *Client) (struct{}, error) { return struct{}{}, fn(c) })
-	return err
-}
-
-// Get is Client.Get on a client of the pool. Concurrent Gets and GetMultis
-// are coalesced into shared multi-gets (see WithCoalescing); each caller
-// still gets exactly its own item, miss or error.
+// Get is Get on a handle of the pool. Concurrent Gets and GetMultis are
+// coalesced into shared multi-gets (see WithCoalescing); each caller still
+// gets exactly its own item, miss or error.
 func (p *Pool) Get(key string) (*Item, error) {
-	if p.coal != nil {
-		return p.coal.get(key)
+	if p.p.coal != nil {
+		return p.p.coal.get(key)
 	}
-	return poolDo(p, func(c *Client) (*Item, error) { return c.Get(key) })
+	return p.commands.Get(key)
 }
 
-// GetMulti is Client.GetMulti on a client of the pool, coalesced as Get is.
-// Each caller gets its own Items.
+// GetMulti is GetMulti on a handle of the pool, coalesced as Get is. Each
+// caller gets its own Items.
 func (p *Pool) GetMulti(keys []string) (map[string]*Item, error) {
-	if p.coal != nil {
-		return p.coal.getMulti(keys)
+	if p.p.coal != nil {
+		return p.p.coal.getMulti(keys)
 	}
-	return poolDo(p, func(c *Client) (map[string]*Item, error) { return c.GetMulti(keys) })
-}
-
-// Set is Client.Set on a client of the pool.
-func (p *Pool) Set(item *Item) error { return poolDo0(p, func(c *Client) error { return c.Set(item) }) }
-
-// Add is Client.Add on a client of the pool.
-func (p *Pool) Add(item *Item) error { return poolDo0(p, func(c *Client) error { return c.Add(item) }) }
-
-// Replace is Client.Replace on a client of the pool.
-func (p *Pool) Replace(item *Item) error {
-	return poolDo0(p, func(c *Client) error { return c.Replace(item) })
-}
-
-// Append is Client.Append on a client of the pool.
-func (p *Pool) Append(item *Item) error {
-	return poolDo0(p, func(c *Client) error { return c.Append(item) })
-}
-
-// Prepend is Client.Prepend on a client of the pool.
-func (p *Pool) Prepend(item *Item) error {
-	return poolDo0(p, func(c *Client) error { return c.Prepend(item) })
-}
-
-// CompareAndSwap is Client.CompareAndSwap on a client of the pool.
-func (p *Pool) CompareAndSwap(item *Item) error {
-	return poolDo0(p, func(c *Client) error { return c.CompareAndSwap(item) })
-}
-
-// Delete is Client.Delete on a client of the pool.
-func (p *Pool) Delete(key string) error {
-	return poolDo0(p, func(c *Client) error { return c.Delete(key) })
-}
-
-// Increment is Client.Increment on a client of the pool.
-func (p *Pool) Increment(key string, delta uint64) (uint64, error) {
-	return poolDo(p, func(c *Client) (uint64, error) { return c.Increment(key, delta) })
-}
-
-// Decrement is Client.Decrement on a client of the pool.
-func (p *Pool) Decrement(key string, delta uint64) (uint64, error) {
-	return poolDo(p, func(c *Client) (uint64, error) { return c.Decrement(key, delta) })
-}
-
-// Touch is Client.Touch on a client of the pool.
-func (p *Pool) Touch(key string, seconds int32) error {
-	return poolDo0(p, func(c *Client) error { return c.Touch(key, seconds) })
-}
-
-// SetMulti is Client.SetMulti on a client of the pool.
-func (p *Pool) SetMulti(items []*Item) (failed []string, err error) {
-	return poolDo(p, func(c *Client) ([]string, error) { return c.SetMulti(items) })
-}
-
-// DeleteMulti is Client.DeleteMulti on a client of the pool.
-func (p *Pool) DeleteMulti(keys []string) error {
-	return poolDo0(p, func(c *Client) error { return c.DeleteMulti(keys) })
-}
-
-// FlushAll is Client.FlushAll on a client of the pool.
-func (p *Pool) FlushAll() error { return poolDo0(p, (*Client).FlushAll) }
-
-// Ping is Client.Ping on a client of the pool.
-func (p *Pool) Ping() error { return poolDo0(p, (*Client).Ping) }
-
-// Stats is Client.Stats on a client of the pool.
-func (p *Pool) Stats() (map[string]map[string]string, error) {
-	return poolDo(p, (*Client).Stats)
-}
-
-// StatsArg is Client.StatsArg on a client of the pool.
-func (p *Pool) StatsArg(arg string) (map[string]map[string]string, error) {
-	return poolDo(p, func(c *Client) (map[string]map[string]string, error) { return c.StatsArg(arg) })
-}
-
-// Version is Client.Version on a client of the pool.
-func (p *Pool) Version() (map[string]string, error) { return poolDo(p, (*Client).Version) }
-
-// Servers is Client.Servers on a client of the pool.
-func (p *Pool) Servers() []string {
-	out, _ := poolDo(p, func(c *Client) ([]string, error) { return c.Servers(), nil })
-	return out
-}
-
-// ServerFor is Client.ServerFor on a client of the pool.
-func (p *Pool) ServerFor(key string) (string, error) {
-	return poolDo(p, func(c *Client) (string, error) { return c.ServerFor(key) })
+	return p.commands.GetMulti(keys)
 }
 
 // SetBehavior sets a behavior on the pool's master handle and every idle
 // handle (memcached_pool_behavior_set); handles that are out take it when
 // released. Acquired clients keep the old value until then.
 func (p *Pool) SetBehavior(b Behavior, value uint64) error {
-	p.bmu.Lock()
-	defer p.bmu.Unlock()
-	if err := p.checkOpen(); err != nil {
+	p.p.bmu.Lock()
+	defer p.p.bmu.Unlock()
+	if err := p.p.checkOpen(); err != nil {
 		return err
 	}
-	return p.setBehavior("set_behavior", b, value)
+	return p.p.setBehavior("set_behavior", b, value)
 }
 
-func (p *Pool) setBehavior(op string, b Behavior, value uint64) error {
+func (p *pool) setBehavior(op string, b Behavior, value uint64) error {
 	if err := checkBehaviorValue(op, b, value); err != nil {
 		return err
 	}
@@ -500,13 +394,13 @@ func (p *Pool) SetBehaviors(m map[string]any) error {
 	if err != nil {
 		return err
 	}
-	p.bmu.Lock()
-	defer p.bmu.Unlock()
-	if err := p.checkOpen(); err != nil {
+	p.p.bmu.Lock()
+	defer p.p.bmu.Unlock()
+	if err := p.p.checkOpen(); err != nil {
 		return err
 	}
 	for _, s := range settings {
-		if err := p.setBehavior("set_behaviors", s.b, s.value); err != nil {
+		if err := p.p.setBehavior("set_behaviors", s.b, s.value); err != nil {
 			if e, ok := err.(*Error); ok {
 				e.Key = s.name
 			}
@@ -518,27 +412,27 @@ func (p *Pool) SetBehaviors(m map[string]any) error {
 
 // Behavior returns a behavior's value on the pool's master handle.
 func (p *Pool) Behavior(b Behavior) (uint64, error) {
-	p.bmu.RLock()
-	defer p.bmu.RUnlock()
-	if err := p.checkOpen(); err != nil {
+	p.p.bmu.RLock()
+	defer p.p.bmu.RUnlock()
+	if err := p.p.checkOpen(); err != nil {
 		return 0, err
 	}
-	return behaviorGet(p.master.memc, b)
+	return behaviorGet(p.p.master.memc, b)
 }
 
 // Behaviors is Client.Behaviors for the pool's master handle.
 func (p *Pool) Behaviors() map[string]any {
-	p.bmu.RLock()
-	defer p.bmu.RUnlock()
-	if p.checkOpen() != nil {
+	p.p.bmu.RLock()
+	defer p.p.bmu.RUnlock()
+	if p.p.checkOpen() != nil {
 		return nil
 	}
-	return behaviorsOf(p.master.memc)
+	return behaviorsOf(p.p.master.memc)
 }
 
 // checkOpen reports ErrClosed once Close was called; callers hold bmu, so
 // the master cannot be destroyed while they use it.
-func (p *Pool) checkOpen() error {
+func (p *pool) checkOpen() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {

@@ -101,7 +101,7 @@ func TestPoolAcquireAll(t *testing.T) {
 	clients := poolAcquireN(t, p, size)
 	handles := map[any]bool{}
 	for i, c := range clients {
-		handles[c.memc] = true
+		handles[c.lh.h.memc] = true
 		key := "pool_acquire_all_" + strconv.Itoa(i)
 		require.NoError(t, c.Set(&Item{Key: key, Value: []byte(key)}))
 		it, err := c.Get(key)

@@ -70,10 +70,10 @@ type strRec struct {
 	rc ReturnCode
 }
 
-// records decodes n lmc_str_rec records from the client's output buffer.
-func (c *Client) records(n int) []strRec {
+// records decodes n lmc_str_rec records from the handle's output buffer.
+func (h *handle) records(n int) []strRec {
 	out := make([]strRec, 0, n)
-	buf := c.outBuf()
+	buf := h.outBuf()
 	hdr := int(unsafe.Sizeof(C.lmc_str_rec{}))
 	for off := 0; off < len(buf) && len(out) < n; {
 		rec := (*C.lmc_str_rec)(unsafe.Pointer(&buf[off]))
@@ -133,22 +133,22 @@ func itemRecAt(buf []byte, off int) itemRec {
 	return itemRec{key: buf[k:v], value: buf[v:end], flags: uint32(r.flags), cas: uint64(r.cas), next: (end + 7) &^ 7}
 }
 
-// outBuf is the client's output buffer as a Go slice (valid until the next
+// outBuf is the handle's output buffer as a Go slice (valid until the next
 // call on the C half).
-func (c *Client) outBuf() []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(c.c.out.data)), int(c.c.out.len))
+func (h *handle) outBuf() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(h.c.out.data)), int(h.c.out.len))
 }
 
 // decodeItems turns the lmc_item_rec records in the output buffer into
 // items keyed by the caller's own key strings. Values share one backing
 // array (each capped to its length), and items one slice, so a multi-get
 // costs a handful of allocations rather than two per key.
-func (c *Client) decodeItems(keys []string, found int) map[string]*Item {
+func (h *handle) decodeItems(keys []string, found int) map[string]*Item {
 	m := make(map[string]*Item, found)
 	if found == 0 {
 		return m
 	}
-	buf := c.outBuf()
+	buf := h.outBuf()
 	totalValues := 0
 	for off := 0; off < len(buf); {
 		r := itemRecAt(buf, off)
