@@ -24,6 +24,13 @@
 // [WithCoalescing]); each caller still gets exactly its own item, miss or
 // error. [Pool.Warm] connects every handle up front.
 //
+// Close a Client or Pool when done with it. One that is dropped without
+// Close is freed by a finalizer when the garbage collector finds it (a
+// client from [Pool.Acquire] goes back to its pool), so a forgotten Close
+// costs connections and memory only until then; build with -tags
+// libmemcached_leakcheck to have each such finalizer print where the
+// Client or Pool was made.
+//
 // # Errors
 //
 // Every failure is an [*Error] with libmemcached's return code ([Error.Code],
