@@ -7,6 +7,7 @@ package libmemcached
 import "C"
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"reflect"
@@ -88,7 +89,7 @@ func behaviorError(name string, msg string) *Error {
 // returns its error. On a client acquired from a Pool it returns an error:
 // set behaviors on the Pool, which applies them to every handle.
 func (c *Client) SetBehavior(b Behavior, value uint64) error {
-	return do0(&c.commands, func(h *handle) error {
+	return do0(c.local(), context.Background(), call{}, func(h *handle) error {
 		if h.pool != nil {
 			return inputError("set_behavior", "", ReturnInvalidArguments, "client belongs to a Pool: use Pool.SetBehavior")
 		}
@@ -169,7 +170,7 @@ func behaviorName(b Behavior) string {
 
 // Behavior returns the current value of a behavior.
 func (c *Client) Behavior(b Behavior) (uint64, error) {
-	return do(&c.commands, func(h *handle) (uint64, error) { return behaviorGet(h.memc, b) })
+	return do(c.local(), context.Background(), call{}, func(h *handle) (uint64, error) { return behaviorGet(h.memc, b) })
 }
 
 func behaviorGet(memc *C.memcached_st, b Behavior) (uint64, error) {
@@ -188,7 +189,7 @@ func behaviorGet(memc *C.memcached_st, b Behavior) (uint64, error) {
 // libmemcached's error. On a client acquired from a Pool it returns an
 // error: set behaviors on the Pool.
 func (c *Client) SetBehaviors(m map[string]any) error {
-	return do0(&c.commands, func(h *handle) error {
+	return do0(c.local(), context.Background(), call{}, func(h *handle) error {
 		if h.pool != nil {
 			return inputError("set_behaviors", "", ReturnInvalidArguments, "client belongs to a Pool: use Pool.SetBehaviors")
 		}
@@ -339,7 +340,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // pylibmc's Client.behaviors shows them: "hash" and "distribution" by name
 // (a string), every other value as a uint64 (flags as 0 or 1).
 func (c *Client) Behaviors() map[string]any {
-	out, _ := do(&c.commands, func(h *handle) (map[string]any, error) { return behaviorsOf(h.memc), nil })
+	out, _ := do(c.local(), context.Background(), call{}, func(h *handle) (map[string]any, error) { return behaviorsOf(h.memc), nil })
 	return out
 }
 

@@ -1,5 +1,6 @@
 // C helpers for the Go binding; see cgo_helpers.h.
 #include "cgo_helpers.h"
+#include <inttypes.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -453,15 +454,39 @@ memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens,
 // ---------------------------------------------------------------------------
 // Writes
 
-memcached_return_t lmc_incr(lmc_client *c, const char *key, size_t key_len, uint32_t delta,
-                            int decr) {
+memcached_return_t lmc_incr(lmc_client *c, const char *key, size_t key_len, uint64_t delta,
+                            int decr, int has_initial, uint64_t initial, time_t expiration) {
   memcached_return_t grc = lmc_auth_guard(c, key, key_len);
   if (grc != MEMCACHED_SUCCESS) {
     return grc;
   }
   uint64_t v = 0;
-  memcached_return_t rc = decr ? memcached_decrement(c->memc, key, key_len, delta, &v)
-                               : memcached_increment(c->memc, key, key_len, delta, &v);
+  memcached_return_t rc;
+  if (has_initial && memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL)) {
+    rc = decr ? memcached_decrement_with_initial_by_key(c->memc, key, key_len, key, key_len, delta,
+                                                        initial, expiration, &v)
+              : memcached_increment_with_initial_by_key(c->memc, key, key_len, key, key_len, delta,
+                                                        initial, expiration, &v);
+    c->out_u64 = v;
+    return rc;
+  }
+  for (int attempt = 0;; attempt++) {
+    rc = decr ? memcached_decrement_by_key(c->memc, key, key_len, key, key_len, delta, &v)
+              : memcached_increment_by_key(c->memc, key, key_len, key, key_len, delta, &v);
+    if (!has_initial || rc != MEMCACHED_NOTFOUND || attempt == 2) {
+      break;
+    }
+    char buf[24];
+    int n = snprintf(buf, sizeof buf, "%" PRIu64, initial);
+    rc = memcached_add_by_key(c->memc, key, key_len, key, key_len, buf, (size_t)n, expiration, 0);
+    if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_STORED || rc == MEMCACHED_BUFFERED) {
+      v = initial;
+      break;
+    }
+    if (rc != MEMCACHED_NOTSTORED && rc != MEMCACHED_DATA_EXISTS) {
+      break; // a failure, not a lost race
+    }
+  }
   c->out_u64 = v;
   return rc;
 }
@@ -695,4 +720,34 @@ uint64_t lmc_behavior_get(memcached_st *memc, memcached_behavior_t flag) {
     return lmc_distribution_hash(memc);
   }
   return memcached_behavior_get(memc, flag);
+}
+
+void lmc_limit_timeouts(lmc_client *c, int32_t ms) {
+  if (ms < 1) {
+    ms = 1;
+  }
+  int32_t poll = (int32_t)memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT);
+  int32_t conn = (int32_t)memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT);
+  c->saved_poll = poll;
+  c->saved_connect = conn;
+  c->limited = 0;
+  // A negative poll timeout waits forever: any deadline is shorter.
+  if (poll < 0 || poll > ms) {
+    memcached_behavior_set(c->memc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)ms);
+    c->limited |= 1;
+  }
+  if (conn < 0 || conn > ms) {
+    memcached_behavior_set(c->memc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, (uint64_t)ms);
+    c->limited |= 2;
+  }
+}
+
+void lmc_restore_timeouts(lmc_client *c) {
+  if (c->limited & 1) {
+    memcached_behavior_set(c->memc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)(int64_t)c->saved_poll);
+  }
+  if (c->limited & 2) {
+    memcached_behavior_set(c->memc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, (uint64_t)(int64_t)c->saved_connect);
+  }
+  c->limited = 0;
 }

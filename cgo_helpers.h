@@ -48,6 +48,9 @@ typedef struct lmc_client {
   uint32_t auth_n, auth_cap;
   char server[1100];          // lmc_server_for, lmc_last_server: the name
   size_t server_len;          // (kept apart from out, which may hold items)
+  int32_t saved_poll;         // lmc_limit_timeouts: the handle's own timeouts,
+  int32_t saved_connect;      // put back by lmc_restore_timeouts
+  int limited;
 } lmc_client;
 
 // One record of lmc_mget's output, followed by key and value bytes; each
@@ -92,6 +95,12 @@ long lmc_counting_live(void);
 lmc_client *lmc_client_new(memcached_st *root, memcached_st *memc, int counting);
 void lmc_client_free(lmc_client *c);
 
+// lmc_limit_timeouts lowers the handle's poll and connect timeouts to ms
+// (at least 1) where they are longer, for one call bounded by a deadline;
+// lmc_restore_timeouts puts back what it changed.
+void lmc_limit_timeouts(lmc_client *c, int32_t ms);
+void lmc_restore_timeouts(lmc_client *c);
+
 // lmc_get fetches one key. On MEMCACHED_SUCCESS, out_value/out_len point
 // into c->result (valid until the next call on c), with out_flags and
 // out_u64 (the CAS id).
@@ -104,16 +113,21 @@ memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len);
 // when mget could not reach every server), else MEMCACHED_SUCCESS.
 memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens, size_t n);
 
-// lmc_incr increments (decr=0) or decrements (decr=1); the new value is in
-// out_u64.
+// lmc_incr increments (decr=0) or decrements (decr=1) by a 64-bit delta
+// (memcached_increment_by_key: memcached_increment's offset is 32 bits);
+// the new value is in out_u64. With has_initial, an absent key is created
+// holding initial (flags 0, the given expiration) and out_u64 is initial:
+// in the binary protocol with memcached's own incr-with-initial; in ASCII,
+// which has none, with incr, then add on a miss, then incr again if
+// another client's add won the race.
 //
 // With auth_guard set (a binary-protocol client without credentials),
 // lmc_get, lmc_mget and lmc_incr first make sure, once per server, that the
 // server does not answer with an auth error: libmemcached reports one on a
 // get as a miss, and asserts (aborting the process) when an incr or decr
 // gets one, while a touch of a key that is never stored reports it.
-memcached_return_t lmc_incr(lmc_client *c, const char *key, size_t key_len, uint32_t delta,
-                            int decr);
+memcached_return_t lmc_incr(lmc_client *c, const char *key, size_t key_len, uint64_t delta,
+                            int decr, int has_initial, uint64_t initial, time_t expiration);
 
 // lmc_set_multi stores n items with memcached_set, writing each item's
 // return code to rcs[i].

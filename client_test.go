@@ -689,20 +689,58 @@ func TestClientCounters(t *testing.T) {
 				}
 			})
 			t.Run("delta over 32 bits", func(t *testing.T) {
+				// memcached_increment takes a 32-bit offset; the binding
+				// uses the 64-bit one of memcached_increment_by_key.
 				k := ctKey(t, "n")
 				require.NoError(t, c.Set(&Item{Key: k, Value: []byte("1")}))
-				for _, incr := range []bool{true, false} {
-					var err error
-					if incr {
-						_, err = c.Increment(k, math.MaxUint32+1)
-					} else {
-						_, err = c.Decrement(k, math.MaxUint32+1)
-					}
-					assert.ErrorIs(t, err, ErrInvalidArguments)
-				}
+				v, err := c.Increment(k, 1<<40)
+				require.NoError(t, err)
+				assert.Equal(t, uint64(1+1<<40), v)
+				v, err = c.Increment(k, math.MaxUint64) // + (2^64 - 1): one less, wrapped
+				require.NoError(t, err)
+				assert.Equal(t, uint64(1<<40), v)
+				v, err = c.Decrement(k, 1<<40-5)
+				require.NoError(t, err)
+				assert.Equal(t, uint64(5), v)
+				v, err = c.Decrement(k, math.MaxUint64)
+				require.NoError(t, err)
+				assert.Equal(t, uint64(0), v, "decr stops at 0")
+				require.NoError(t, c.Set(&Item{Key: k, Value: []byte("18446744073709551615")}))
+				v, err = c.Increment(k, 1)
+				require.NoError(t, err)
+				assert.Equal(t, uint64(0), v, "incr wraps at 2^64")
 				it, err := c.Get(k)
 				require.NoError(t, err)
-				assert.Equal(t, "1", string(it.Value), "refused delta must not touch the value")
+				assert.Equal(t, "0", strings.TrimRight(string(it.Value), " "))
+			})
+			t.Run("with initial", func(t *testing.T) {
+				k := ctKey(t, "init")
+				v, err := c.IncrementWithInitial(k, 5, 100, 0)
+				require.NoError(t, err)
+				assert.Equal(t, uint64(100), v, "an absent key is created with the initial value")
+				v, err = c.IncrementWithInitial(k, 5, 100, 0)
+				require.NoError(t, err)
+				assert.Equal(t, uint64(105), v, "a present key is changed by delta")
+				v, err = c.DecrementWithInitial(k, 1<<40, 7, 0)
+				require.NoError(t, err)
+				assert.Equal(t, uint64(0), v)
+				d := ctKey(t, "initd")
+				v, err = c.DecrementWithInitial(d, 1, 1<<50, 0)
+				require.NoError(t, err)
+				assert.Equal(t, uint64(1<<50), v)
+				it, err := c.Get(d)
+				require.NoError(t, err)
+				assert.Equal(t, strconv.FormatUint(1<<50, 10), string(it.Value), "the initial value is stored as a decimal number")
+				v, err = c.Increment(d, 1)
+				require.NoError(t, err)
+				assert.Equal(t, uint64(1<<50+1), v, "and counts on as one")
+				// An expiration applies to the created item.
+				e := ctKey(t, "inite")
+				_, err = c.IncrementWithInitial(e, 1, 1, 1)
+				require.NoError(t, err)
+				time.Sleep(2100 * time.Millisecond)
+				_, err = c.Get(e)
+				assert.ErrorIs(t, err, ErrCacheMiss, "the created counter expired")
 			})
 			t.Run("non-numeric", func(t *testing.T) {
 				k := ctKey(t, "text")
@@ -955,7 +993,7 @@ func TestClientErrorModel(t *testing.T) {
 				{"cas conflict", func() error { return c.CompareAndSwap(&stale) }, "cas", present, s.Addr, ErrCASConflict, false},
 				{"set too big", func() error { return c.Set(&Item{Key: absent, Value: make([]byte, 2<<20)}) }, "set", absent, s.Addr, ErrE2BIG, false},
 				{"bad key", func() error { _, err := c.Get(""); return err }, "get", "", "", ErrBadKeyProvided, false},
-				{"big delta", func() error { _, err := c.Increment(present, math.MaxUint32+1); return err }, "incr", present, "", ErrInvalidArguments, false},
+				{"negative expiration", func() error { _, err := c.IncrementWithInitial(present, 1, 0, -1); return err }, "incr", present, "", ErrInvalidArguments, false},
 				{"negative touch", func() error { return c.Touch(present, -1) }, "touch", present, "", ErrInvalidArguments, false},
 				{"refused get", func() error { _, err := dead.Get(absent); return err }, "get", absent, deadAddr, nil, true},
 				{"refused set", func() error { return dead.Set(&Item{Key: absent}) }, "set", absent, deadAddr, nil, true},
@@ -1149,8 +1187,8 @@ func TestClientBadInput(t *testing.T) {
 					assert.ErrorIs(t, c.Touch(k, -1), ErrInvalidArguments)
 					assert.ErrorIs(t, c.Touch(k, math.MinInt32), ErrInvalidArguments)
 					assert.ErrorIs(t, c.CompareAndSwap(&Item{Key: k, Value: []byte("x")}), ErrInvalidArguments)
-					_, err = c.Increment(k, math.MaxUint64)
-					assert.ErrorIs(t, err, ErrInvalidArguments)
+					_, err = c.IncrementWithInitial(k, 1, 0, -1)
+					assert.ErrorIs(t, err, ErrInvalidArguments, "negative expiration")
 					_, err = c.StatsArg("items\n")
 					assert.ErrorIs(t, err, ErrInvalidArguments)
 				})

@@ -9,6 +9,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A coalescer folds the Gets and GetMultis that goroutines make on a Pool at
@@ -58,9 +59,15 @@ type waiter struct {
 	items map[string]*Item
 	err   error
 
-	lead  []*waiter // set with done: lead this batch (it contains this waiter)
+	lead  []*waiter // set (under q.mu) with done: lead this batch (it contains this waiter)
 	start int       // first index of this waiter's keys in the batch's unique list
 	done  chan struct{}
+
+	// For the observer only (the pool has one): when the batch got its
+	// handle, how many callers it had, and a Get's server.
+	started time.Time
+	batch   int
+	server  string
 }
 
 // coalesceInFlight is how many batches may be in flight at once. One lets
@@ -90,44 +97,90 @@ func newCoalescer(p *pool, max int) *coalescer {
 }
 
 // get is Pool.Get through the coalescer.
-func (q *coalescer) get(key string) (*Item, error) {
-	if err := q.p.checkKey("get", key); err != nil {
+func (q *coalescer) get(ctx context.Context, key string) (*Item, error) {
+	cl, start := call{"Get", key, 1}, q.now()
+	err := ctx.Err()
+	if err == nil {
+		err = q.p.checkKey("get", key)
+	}
+	if err != nil {
+		q.report(cl, nil, start, 0, err)
 		return nil, err
 	}
 	w := waiters.Get().(*waiter)
 	w.key, w.multi = key, false
-	q.submit(w)
+	if !q.submit(ctx, w) {
+		q.report(cl, nil, start, 0, ctx.Err())
+		return nil, ctx.Err()
+	}
 	it, err := w.item, w.err
+	q.report(cl, w, start, hits(it), err)
 	*w = waiter{done: w.done}
 	waiters.Put(w)
 	return it, err
 }
 
 // getMulti is Pool.GetMulti through the coalescer.
-func (q *coalescer) getMulti(keys []string) (map[string]*Item, error) {
-	for _, k := range keys {
-		if err := q.p.checkKey("get_multi", k); err != nil {
-			return nil, err
+func (q *coalescer) getMulti(ctx context.Context, keys []string) (map[string]*Item, error) {
+	cl, start := call{"GetMulti", "", len(keys)}, q.now()
+	err := ctx.Err()
+	for i := 0; err == nil && i < len(keys); i++ {
+		err = q.p.checkKey("get_multi", keys[i])
+	}
+	if err == nil && len(keys) == 0 {
+		if err = q.p.checkOpen(); err == nil {
+			q.report(cl, nil, start, 0, nil)
+			return map[string]*Item{}, nil
 		}
 	}
-	if len(keys) == 0 {
-		if err := q.p.checkOpen(); err != nil {
-			return nil, err
-		}
-		return map[string]*Item{}, nil
+	if err != nil {
+		q.report(cl, nil, start, 0, err)
+		return nil, err
 	}
 	w := waiters.Get().(*waiter)
 	w.keys, w.multi = keys, true
-	q.submit(w)
+	if !q.submit(ctx, w) {
+		q.report(cl, nil, start, 0, ctx.Err())
+		return nil, ctx.Err()
+	}
 	items, err := w.items, w.err
+	q.report(cl, w, start, len(items), err)
 	*w = waiter{done: w.done}
 	waiters.Put(w)
 	return items, err
 }
 
+// now reads the clock for the observer; without one it does not.
+func (q *coalescer) now() time.Time {
+	if q.p.obs == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// report gives the observer the Event of a coalesced call: w is nil for
+// a call that never joined a batch (or left it), whose wait was all of it.
+func (q *coalescer) report(cl call, w *waiter, start time.Time, hits int, err error) {
+	obs := q.p.obs
+	if obs == nil {
+		return
+	}
+	ev := Event{Op: cl.op, Keys: cl.keys, Hits: hits, Duration: time.Since(start), Batch: 1, Err: err}
+	switch {
+	case w == nil:
+		ev.Wait = ev.Duration
+	case !w.started.IsZero():
+		ev.Server, ev.Batch, ev.Wait = w.server, w.batch, w.started.Sub(start)
+	}
+	obs(ev)
+}
+
 // submit runs w in a batch: it leads one at once if leadsNow says so, else
 // it queues and either gets its answer or is handed the next batch to lead.
-func (q *coalescer) submit(w *waiter) {
+// A caller whose context can end never leads a batch that holds others on
+// its own goroutine (a goroutine does, so that it can leave): submit
+// returns false when ctx ended first, and w is then never reused.
+func (q *coalescer) submit(ctx context.Context, w *waiter) bool {
 	q.mu.Lock()
 	if q.leadsNow() {
 		q.inflight++
@@ -136,29 +189,70 @@ func (q *coalescer) submit(w *waiter) {
 		batch = append(batch, w)
 		q.counted(len(batch))
 		q.mu.Unlock()
-		q.lead(batch, w)
-		return
+		return q.takeLead(ctx, batch, w)
 	}
 	q.pending = append(q.pending, w)
 	q.mu.Unlock()
-	<-w.done
+	return q.wait(ctx, w)
+}
+
+// takeLead leads batch, which holds w: on w's goroutine if w alone is in
+// it or w's context cannot end, else on a goroutine of its own while w
+// waits.
+func (q *coalescer) takeLead(ctx context.Context, batch []*waiter, w *waiter) bool {
+	if ctx.Done() == nil || len(batch) == 1 {
+		q.lead(ctx, batch, w)
+		return true
+	}
+	go q.lead(context.Background(), batch, nil)
+	return q.wait(ctx, w)
+}
+
+// wait waits for w's answer, or for the lead of the next batch, or for
+// ctx to end (then w leaves: out of the queue, or its batch goes on
+// without it).
+func (q *coalescer) wait(ctx context.Context, w *waiter) bool {
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		q.mu.Lock()
+		for i, p := range q.pending {
+			if p == w {
+				q.pending = append(q.pending[:i], q.pending[i+1:]...)
+				q.mu.Unlock()
+				return false
+			}
+		}
+		batch := w.lead
+		w.lead = nil
+		q.mu.Unlock()
+		if batch != nil {
+			// Handed the lead as ctx ended: take the signal and let a
+			// goroutine lead, so the batch goes on for the others.
+			<-w.done
+			go q.lead(context.Background(), batch, nil)
+		}
+		return false
+	}
 	if batch := w.lead; batch != nil {
 		w.lead = nil
-		q.lead(batch, w)
+		return q.takeLead(ctx, batch, w)
 	}
+	return true
 }
 
 // lead runs batch, passes the lead to the first waiter that queued
-// meanwhile, then wakes the batch's other waiters.
-func (q *coalescer) lead(batch []*waiter, self *waiter) {
-	q.run(batch)
+// meanwhile, then wakes the batch's waiters other than self (all, when
+// self is nil).
+func (q *coalescer) lead(ctx context.Context, batch []*waiter, self *waiter) {
+	q.run(ctx, batch)
 	q.mu.Lock()
 	if len(q.pending) > 0 {
 		next := q.pending
 		q.pending = nil
 		q.counted(len(next))
-		q.mu.Unlock()
 		next[0].lead = next
+		q.mu.Unlock()
 		next[0].done <- struct{}{}
 	} else {
 		q.inflight--
@@ -171,11 +265,13 @@ func (q *coalescer) lead(batch []*waiter, self *waiter) {
 	}
 }
 
-// run answers every waiter of batch with one multi-get on one handle.
-func (q *coalescer) run(batch []*waiter) {
+// run answers every waiter of batch with one multi-get on one handle. ctx
+// bounds the wait for the handle and the call only when the batch is its
+// caller's alone (lead's callers pass the background otherwise).
+func (q *coalescer) run(ctx context.Context, batch []*waiter) {
 	q.batches.Add(1)
 	q.calls.Add(int64(len(batch)))
-	s, err := q.p.take(context.Background())
+	s, err := q.p.take(ctx)
 	if err != nil {
 		for _, w := range batch {
 			w.err = err
@@ -183,6 +279,19 @@ func (q *coalescer) run(batch []*waiter) {
 		return
 	}
 	defer q.p.put(s)
+	if dl, ok := ctx.Deadline(); ok {
+		s.limitTimeouts(dl)
+		defer func() { batch[0].err = s.restoreTimeouts(ctx, batch[0].err) }()
+	}
+	if q.p.obs != nil {
+		now := time.Now()
+		for _, w := range batch {
+			w.started, w.batch = now, len(batch)
+			if !w.multi {
+				w.server, _ = s.serverFor(w.key)
+			}
+		}
+	}
 	if len(batch) == 1 && !batch[0].multi {
 		// A lone Get: exactly Client.Get, with no batching overhead.
 		batch[0].item, batch[0].err = s.get(batch[0].key)

@@ -31,6 +31,33 @@
 // libmemcached_leakcheck to have each such finalizer print where the
 // Client or Pool was made.
 //
+// # Contexts
+//
+// Client and Pool have a context form of each item operation, as
+// database/sql does: [Client.GetContext], GetMultiContext, SetContext,
+// AddContext, ReplaceContext, AppendContext, PrependContext,
+// CompareAndSwapContext, DeleteContext, IncrementContext,
+// DecrementContext, TouchContext, SetMultiContext and DeleteMultiContext;
+// the plain forms behave as before. A context that is already done
+// returns ctx.Err() and touches no server. A deadline bounds the whole
+// call: the wait for a busy Client, for a Pool handle or for a coalesced
+// batch (a caller whose context ends leaves at once, and the batch goes on
+// for the others), and libmemcached's connect and poll timeouts for that
+// call, which are lowered to the time left (in whole milliseconds) and
+// restored after. A cancellation without a deadline ends the waits;
+// libmemcached's own call cannot be interrupted, so it ends within the
+// handle's timeouts. The error of a call cut short by its context
+// satisfies errors.Is(err, ctx.Err()) (and, for a timeout inside
+// libmemcached, [Error.Timeout] too).
+//
+// # Observing
+//
+// [WithObserver] gives an [Event] per operation (its name, keys, hits,
+// server, duration, the time spent waiting, the callers that shared a
+// coalesced batch, the error) to a function of the caller's, for metrics
+// and traces; the otelmemcached module turns them into OpenTelemetry
+// metrics and spans. Without an observer nothing is measured.
+//
 // # Errors
 //
 // Every failure is an [*Error] with libmemcached's return code ([Error.Code],

@@ -97,11 +97,19 @@ type Error struct {
 
 	errno int     // memcached_last_error_errno, for ReturnErrno
 	errs  []error // per-key failures of a multi-key operation
+	cause error   // the context's error, when its deadline or cancellation cut the call short
 }
 
 // Error describes the failure: the operation, key, server, libmemcached's
 // description of the code and its message.
 func (e *Error) Error() string {
+	if e.cause != nil {
+		return e.text() + " (" + e.cause.Error() + ")"
+	}
+	return e.text()
+}
+
+func (e *Error) text() string {
 	var b strings.Builder
 	b.WriteString("libmemcached: ")
 	b.WriteString(e.Op)
@@ -157,8 +165,9 @@ func cleanMessage(msg string) (text, host string) {
 	return strings.TrimSpace(msg), host
 }
 
-// Unwrap returns the sentinel for Code, then the per-key errors of a
-// multi-key operation, and the system error behind ReturnErrno, so that
+// Unwrap returns the sentinel for Code, the system error behind
+// ReturnErrno, the context's error when a deadline or cancellation cut the
+// call short, and the per-key errors of a multi-key operation, so that
 // errors.Is sees all of them.
 func (e *Error) Unwrap() []error {
 	out := make([]error, 0, 2+len(e.errs))
@@ -167,6 +176,9 @@ func (e *Error) Unwrap() []error {
 	}
 	if e.errno != 0 {
 		out = append(out, syscall.Errno(e.errno))
+	}
+	if e.cause != nil {
+		out = append(out, e.cause)
 	}
 	return append(out, e.errs...)
 }

@@ -177,6 +177,12 @@ func (h *handle) resetAfterTimeout() {
 	}
 }
 
+// limitTimeouts and restoreTimeouts are the C side of
+// handle.limitTimeouts (observe.go).
+func limitTimeouts(h *handle, ms int32) { C.lmc_limit_timeouts(h.c, C.int32_t(ms)) }
+
+func restoreTimeouts(h *handle) { C.lmc_restore_timeouts(h.c) }
+
 // ---------------------------------------------------------------------------
 // Input checks: nothing reaches libmemcached unchecked.
 
@@ -404,16 +410,21 @@ func (h *handle) delete(key string) error {
 	return h.fail("delete", key, rc)
 }
 
-func (h *handle) incr(op, key string, delta uint64, decr C.int) (uint64, error) {
+// incr is Increment and Decrement; with initial, an absent key is created
+// holding *initial.
+func (h *handle) incr(op, key string, delta uint64, decr bool, initial *uint64, expiration int32) (uint64, error) {
 	if err := h.checkKey(op, key); err != nil {
 		return 0, err
 	}
-	if delta > math.MaxUint32 {
-		return 0, inputError(op, key, ReturnInvalidArguments,
-			fmt.Sprintf("delta %d exceeds libmemcached's 32-bit offset", delta))
+	if expiration < 0 {
+		return 0, inputError(op, key, ReturnInvalidArguments, fmt.Sprintf("negative expiration %d", expiration))
 	}
-	rc := C.lmc_incr(h.c, cstr(key), C.size_t(len(key)), C.uint32_t(delta), decr)
-	if rc != C.MEMCACHED_SUCCESS && rc != C.MEMCACHED_BUFFERED {
+	hasInitial, init := C.int(0), C.uint64_t(0)
+	if initial != nil {
+		hasInitial, init = 1, C.uint64_t(*initial)
+	}
+	rc := C.lmc_incr(h.c, cstr(key), C.size_t(len(key)), C.uint64_t(delta), boolInt(decr), hasInitial, init, C.time_t(expiration))
+	if rc != C.MEMCACHED_SUCCESS && rc != C.MEMCACHED_BUFFERED && rc != C.MEMCACHED_STORED {
 		e := h.fail(op, key, rc)
 		if h.binary && e.Code == ReturnUnknownReadFailure && e.errno == 0 {
 			// libmemcached does not map the binary protocol's "non-numeric

@@ -9,10 +9,11 @@ package libmemcached
 import "C"
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"strings"
-	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -57,19 +58,28 @@ type Client struct {
 	created origin // where the client was made (build tag libmemcached_leakcheck)
 }
 
-// lockedHandle is a Client's handle behind the Client's mutex. It is kept
-// apart from the Client so that the Client can have a finalizer: nothing
-// points back at the Client.
+// lockedHandle is a Client's handle behind the Client's lock (a channel,
+// so that waiting for it can honour a context). It is kept apart from the
+// Client so that the Client can have a finalizer: nothing points back at
+// the Client.
 type lockedHandle struct {
-	mu sync.Mutex
-	h  *handle // nil after Close, or once released to its pool
+	sem chan struct{} // holds a token while an operation has the handle
+	h   *handle       // nil after Close, or once released to its pool
 }
 
 // acquire locks the handle for one operation; release unlocks it.
-func (l *lockedHandle) acquire() (*handle, error) {
-	l.mu.Lock()
+func (l *lockedHandle) acquire(ctx context.Context) (*handle, error) {
+	if done := ctx.Done(); done == nil {
+		l.sem <- struct{}{}
+	} else {
+		select {
+		case l.sem <- struct{}{}:
+		case <-done:
+			return nil, ctx.Err()
+		}
+	}
 	if l.h == nil {
-		l.mu.Unlock()
+		<-l.sem
 		return nil, ErrClosed
 	}
 	return l.h, nil
@@ -77,30 +87,34 @@ func (l *lockedHandle) acquire() (*handle, error) {
 
 func (l *lockedHandle) release(h *handle) {
 	h.resetAfterTimeout()
-	l.mu.Unlock()
+	<-l.sem
 }
 
 // detach takes the handle from the Client, waiting for an operation in
-// progress; later calls return ErrClosed.
-func (l *lockedHandle) detach() *handle {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// progress; later calls return ErrClosed. With keep, it detaches only a
+// handle that keep accepts.
+func (l *lockedHandle) detach(keep func(*handle) bool) *handle {
+	l.sem <- struct{}{}
+	defer func() { <-l.sem }()
 	h := l.h
+	if h == nil || (keep != nil && !keep(h)) {
+		return nil
+	}
 	l.h = nil
 	return h
 }
 
-// newClient makes the Client view of h.
-func newClient(h *handle) *Client {
-	lh := &lockedHandle{h: h}
-	c := &Client{commands: commands{src: lh}, lh: lh, created: here()}
+// newClient makes the Client view of h; obs is its observer, or nil.
+func newClient(h *handle, obs func(Event)) *Client {
+	lh := &lockedHandle{sem: make(chan struct{}, 1), h: h}
+	c := &Client{commands: commands{src: lh, obs: obs}, lh: lh, created: here()}
 	runtime.SetFinalizer(c, (*Client).finalize)
 	return c
 }
 
 // finalize is the safety net for a Client nobody closed.
 func (c *Client) finalize() {
-	if h := c.lh.detach(); h != nil {
+	if h := c.lh.detach(nil); h != nil {
 		c.created.report("Client")
 		drop(h)
 	}
@@ -130,7 +144,7 @@ func New(servers []string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newClient(h), nil
+	return newClient(h, o.observer), nil
 }
 
 // openServers is New's handle.
@@ -202,7 +216,7 @@ func NewFromConfig(config string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newClient(h), nil
+	return newClient(h, o.observer), nil
 }
 
 // openConfig is NewFromConfig's handle.
@@ -238,7 +252,7 @@ func openConfig(config string, o *options) (*handle, error) {
 // Close return ErrClosed; Close itself is idempotent. Closing a client that
 // came from Pool.Acquire releases it to the pool instead.
 func (c *Client) Close() error {
-	if h := c.lh.detach(); h != nil {
+	if h := c.lh.detach(nil); h != nil {
 		runtime.SetFinalizer(c, nil)
 		drop(h)
 	}
@@ -248,7 +262,7 @@ func (c *Client) Close() error {
 // DisconnectAll closes every connection of the client (memcached_quit); the
 // next operation reconnects.
 func (c *Client) DisconnectAll() {
-	do0(&c.commands, func(h *handle) error {
+	do0(c.local(), context.Background(), call{}, func(h *handle) error {
 		C.memcached_quit(h.memc)
 		return nil
 	})
@@ -257,53 +271,90 @@ func (c *Client) DisconnectAll() {
 // Clone returns a new, independent Client with the same servers, behaviors,
 // namespace and credentials (memcached_clone), and no connections yet.
 func (c *Client) Clone() (*Client, error) {
-	h, err := do(&c.commands, (*handle).clone)
+	h, err := do(c.local(), context.Background(), call{}, (*handle).clone)
 	if err != nil {
 		return nil, err
 	}
-	return newClient(h), nil
+	return newClient(h, c.obs), nil
 }
 
 // ---------------------------------------------------------------------------
 // The operations Client and Pool share
 
 // handleSource lends a handle for one operation: a Client its own, under
-// its mutex; a Pool one of its handles.
+// its lock; a Pool one of its handles. acquire honours ctx while it waits.
 type handleSource interface {
-	acquire() (*handle, error)
+	acquire(ctx context.Context) (*handle, error)
 	release(*handle)
 }
 
 // commands are the operations Client and Pool share, written once over a
 // handleSource (as go-redis's cmdable is over a process function) and
 // promoted to both; Pool replaces Get and GetMulti with coalescing forms.
-type commands struct{ src handleSource }
+type commands struct {
+	src handleSource
+	obs func(Event) // WithObserver; nil: nothing is measured
+}
 
-// do runs fn on a handle lent for the call.
-func do[T any](c *commands, fn func(*handle) (T, error)) (T, error) {
-	h, err := c.src.acquire()
-	if err != nil {
-		var zero T
-		return zero, err
+// call describes an operation for its Event.
+type call struct {
+	op   string // Event.Op
+	key  string // the key of a single-key operation, for Event.Server
+	keys int    // Event.Keys
+}
+
+// do runs fn on a handle lent for the call, within ctx: a context already
+// done returns its error and touches no server; a deadline bounds the wait
+// for the handle and libmemcached's connect and poll timeouts for the call.
+func do[T any](c *commands, ctx context.Context, cl call, fn func(*handle) (T, error)) (v T, err error) {
+	if err := ctx.Err(); err != nil {
+		c.observe(cl, nil, time.Time{}, 0, err)
+		return v, err
 	}
-	defer c.src.release(h)
+	var start time.Time
+	if c.obs != nil {
+		start = time.Now()
+	}
+	h, err := c.src.acquire(ctx)
+	if err != nil {
+		c.observe(cl, nil, start, 0, err)
+		return v, err
+	}
+	var wait time.Duration
+	if c.obs != nil {
+		wait = time.Since(start)
+	}
+	defer func() {
+		var ev Event
+		if c.obs != nil {
+			ev = cl.event(h, start, wait, err)
+			ev.Hits = hits(v)
+		}
+		c.src.release(h)
+		if c.obs != nil {
+			c.obs(ev)
+		}
+	}()
+	if dl, ok := ctx.Deadline(); ok {
+		h.limitTimeouts(dl)
+		defer func() { err = h.restoreTimeouts(ctx, err) }()
+	}
 	return fn(h)
 }
 
 // do0 is do for an operation with no result.
-func do0(c *commands, fn func(*handle) error) error {
-	h, err := c.src.acquire()
-	if err != nil {
-		return err
-	}
-	defer c.src.release(h)
-	return fn(h)
+func do0(c *commands, ctx context.Context, cl call, fn func(*handle) error) error {
+	_, err := do(c, ctx, cl, func(h *handle) (struct{}, error) { return struct{}{}, fn(h) })
+	return err
 }
 
 // Get gets the item for key. A miss returns an error for which
 // errors.Is(err, ErrCacheMiss) is true. The item's CasID is filled.
-func (c *commands) Get(key string) (*Item, error) {
-	return do(c, func(h *handle) (*Item, error) { return h.get(key) })
+func (c *commands) Get(key string) (*Item, error) { return c.GetContext(context.Background(), key) }
+
+// GetContext is Get within ctx (see the package's section on contexts).
+func (c *commands) GetContext(ctx context.Context, key string) (*Item, error) {
+	return do(c, ctx, call{"Get", key, 1}, func(h *handle) (*Item, error) { return h.get(key) })
 }
 
 // GetMulti gets the items for keys in one round trip per server. Keys that
@@ -311,50 +362,99 @@ func (c *commands) Get(key string) (*Item, error) {
 // returns an empty map. If a server fails, the items from the others are
 // returned together with the error.
 func (c *commands) GetMulti(keys []string) (map[string]*Item, error) {
-	return do(c, func(h *handle) (map[string]*Item, error) { return h.getMulti(keys) })
+	return c.GetMultiContext(context.Background(), keys)
+}
+
+// GetMultiContext is GetMulti within ctx.
+func (c *commands) GetMultiContext(ctx context.Context, keys []string) (map[string]*Item, error) {
+	return do(c, ctx, call{"GetMulti", "", len(keys)}, func(h *handle) (map[string]*Item, error) { return h.getMulti(keys) })
 }
 
 // store runs one of the storage commands.
-func (c *commands) store(op storeOp, item *Item) error {
-	return do0(c, func(h *handle) error { return h.store(op, item) })
+func (c *commands) store(ctx context.Context, op storeOp, item *Item) error {
+	key := ""
+	if item != nil {
+		key = item.Key
+	}
+	return do0(c, ctx, call{storeOpEvents[op], key, 1}, func(h *handle) error { return h.store(op, item) })
 }
 
 // Set writes the item unconditionally.
-func (c *commands) Set(item *Item) error { return c.store(opSet, item) }
+func (c *commands) Set(item *Item) error { return c.store(context.Background(), opSet, item) }
+
+// SetContext is Set within ctx.
+func (c *commands) SetContext(ctx context.Context, item *Item) error {
+	return c.store(ctx, opSet, item)
+}
 
 // Add writes the item only if its key is absent; otherwise errors.Is(err,
 // ErrNotStored).
-func (c *commands) Add(item *Item) error { return c.store(opAdd, item) }
+func (c *commands) Add(item *Item) error { return c.store(context.Background(), opAdd, item) }
+
+// AddContext is Add within ctx.
+func (c *commands) AddContext(ctx context.Context, item *Item) error {
+	return c.store(ctx, opAdd, item)
+}
 
 // Replace writes the item only if its key is present; otherwise
 // errors.Is(err, ErrNotStored).
-func (c *commands) Replace(item *Item) error { return c.store(opReplace, item) }
+func (c *commands) Replace(item *Item) error { return c.store(context.Background(), opReplace, item) }
+
+// ReplaceContext is Replace within ctx.
+func (c *commands) ReplaceContext(ctx context.Context, item *Item) error {
+	return c.store(ctx, opReplace, item)
+}
 
 // Append appends the item's value to the stored value of its key (flags and
 // expiration are left as they are); if the key is absent, errors.Is(err,
 // ErrNotStored).
-func (c *commands) Append(item *Item) error { return c.store(opAppend, item) }
+func (c *commands) Append(item *Item) error { return c.store(context.Background(), opAppend, item) }
+
+// AppendContext is Append within ctx.
+func (c *commands) AppendContext(ctx context.Context, item *Item) error {
+	return c.store(ctx, opAppend, item)
+}
 
 // Prepend is Append at the front of the stored value.
-func (c *commands) Prepend(item *Item) error { return c.store(opPrepend, item) }
+func (c *commands) Prepend(item *Item) error { return c.store(context.Background(), opPrepend, item) }
+
+// PrependContext is Prepend within ctx.
+func (c *commands) PrependContext(ctx context.Context, item *Item) error {
+	return c.store(ctx, opPrepend, item)
+}
 
 // CompareAndSwap writes the item only if it is unchanged since item.CasID
 // was read by Get or GetMulti. A change in between gives errors.Is(err,
 // ErrCASConflict); an absent key errors.Is(err, ErrCacheMiss).
-func (c *commands) CompareAndSwap(item *Item) error { return c.store(opCAS, item) }
+func (c *commands) CompareAndSwap(item *Item) error {
+	return c.store(context.Background(), opCAS, item)
+}
+
+// CompareAndSwapContext is CompareAndSwap within ctx.
+func (c *commands) CompareAndSwapContext(ctx context.Context, item *Item) error {
+	return c.store(ctx, opCAS, item)
+}
 
 // Delete deletes the item for key; a miss gives errors.Is(err,
 // ErrCacheMiss).
-func (c *commands) Delete(key string) error {
-	return do0(c, func(h *handle) error { return h.delete(key) })
+func (c *commands) Delete(key string) error { return c.DeleteContext(context.Background(), key) }
+
+// DeleteContext is Delete within ctx.
+func (c *commands) DeleteContext(ctx context.Context, key string) error {
+	return do0(c, ctx, call{"Delete", key, 1}, func(h *handle) error { return h.delete(key) })
 }
 
-// Increment adds delta to the decimal number stored at key and returns the
-// new value (wrapping at 2^64, as memcached does). A miss gives
-// errors.Is(err, ErrCacheMiss). libmemcached takes a 32-bit delta: a larger
-// delta returns ErrInvalidArguments.
+// Increment adds delta (any uint64) to the decimal number stored at key and
+// returns the new value, wrapping at 2^64 as memcached does. A miss gives
+// errors.Is(err, ErrCacheMiss); IncrementWithInitial creates the key
+// instead.
 func (c *commands) Increment(key string, delta uint64) (uint64, error) {
-	return do(c, func(h *handle) (uint64, error) { return h.incr("incr", key, delta, 0) })
+	return c.IncrementContext(context.Background(), key, delta)
+}
+
+// IncrementContext is Increment within ctx.
+func (c *commands) IncrementContext(ctx context.Context, key string, delta uint64) (uint64, error) {
+	return do(c, ctx, call{"Increment", key, 1}, func(h *handle) (uint64, error) { return h.incr("incr", key, delta, false, nil, 0) })
 }
 
 // Decrement subtracts delta from the decimal number stored at key and
@@ -364,13 +464,43 @@ func (c *commands) Increment(key string, delta uint64) (uint64, error) {
 // digits a Get returns it padded with trailing spaces ("9 "): use the value
 // Decrement returns, or trim.
 func (c *commands) Decrement(key string, delta uint64) (uint64, error) {
-	return do(c, func(h *handle) (uint64, error) { return h.incr("decr", key, delta, 1) })
+	return c.DecrementContext(context.Background(), key, delta)
+}
+
+// DecrementContext is Decrement within ctx.
+func (c *commands) DecrementContext(ctx context.Context, key string, delta uint64) (uint64, error) {
+	return do(c, ctx, call{"Decrement", key, 1}, func(h *handle) (uint64, error) { return h.incr("decr", key, delta, true, nil, 0) })
+}
+
+// IncrementWithInitial is Increment, except that an absent key is created
+// holding initial, with the given expiration (seconds, as in Item), and
+// initial is returned. The binary protocol does this in one command. The
+// ASCII protocol has none: the client sends incr, then on a miss add, then
+// incr again if another client's add won the race, so a present key is
+// always changed by delta and an absent one created once.
+func (c *commands) IncrementWithInitial(key string, delta, initial uint64, expiration int32) (uint64, error) {
+	return do(c, context.Background(), call{"IncrementWithInitial", key, 1}, func(h *handle) (uint64, error) {
+		return h.incr("incr", key, delta, false, &initial, expiration)
+	})
+}
+
+// DecrementWithInitial is Decrement with an initial value for an absent
+// key, as IncrementWithInitial.
+func (c *commands) DecrementWithInitial(key string, delta, initial uint64, expiration int32) (uint64, error) {
+	return do(c, context.Background(), call{"DecrementWithInitial", key, 1}, func(h *handle) (uint64, error) {
+		return h.incr("decr", key, delta, true, &initial, expiration)
+	})
 }
 
 // Touch sets a new expiration, in seconds, on the item for key without
 // fetching it. A miss gives errors.Is(err, ErrCacheMiss).
 func (c *commands) Touch(key string, seconds int32) error {
-	return do0(c, func(h *handle) error { return h.touch(key, seconds) })
+	return c.TouchContext(context.Background(), key, seconds)
+}
+
+// TouchContext is Touch within ctx.
+func (c *commands) TouchContext(ctx context.Context, key string, seconds int32) error {
+	return do0(c, ctx, call{"Touch", key, 1}, func(h *handle) error { return h.touch(key, seconds) })
 }
 
 // SetMulti sets every item in one cgo call. It returns the keys that were
@@ -379,24 +509,36 @@ func (c *commands) Touch(key string, seconds int32) error {
 // ErrConnectionFailure), say, also works). Invalid input (a nil item, a bad
 // key) is reported before anything is sent.
 func (c *commands) SetMulti(items []*Item) (failed []string, err error) {
-	return do(c, func(h *handle) ([]string, error) { return h.setMulti(items) })
+	return c.SetMultiContext(context.Background(), items)
+}
+
+// SetMultiContext is SetMulti within ctx.
+func (c *commands) SetMultiContext(ctx context.Context, items []*Item) (failed []string, err error) {
+	return do(c, ctx, call{"SetMulti", "", len(items)}, func(h *handle) ([]string, error) { return h.setMulti(items) })
 }
 
 // DeleteMulti deletes every key in one cgo call. If some keys were not
 // deleted, the error satisfies errors.Is(err, ErrSomeErrors) and wraps each
 // key's error: errors.Is(err, ErrCacheMiss) tells that some were absent.
 func (c *commands) DeleteMulti(keys []string) error {
-	return do0(c, func(h *handle) error { return h.deleteMulti(keys) })
+	return c.DeleteMultiContext(context.Background(), keys)
+}
+
+// DeleteMultiContext is DeleteMulti within ctx.
+func (c *commands) DeleteMultiContext(ctx context.Context, keys []string) error {
+	return do0(c, ctx, call{"DeleteMulti", "", len(keys)}, func(h *handle) error { return h.deleteMulti(keys) })
 }
 
 // FlushAll invalidates every item on every server.
-func (c *commands) FlushAll() error { return do0(c, (*handle).flushAll) }
+func (c *commands) FlushAll() error {
+	return do0(c, context.Background(), call{op: "FlushAll"}, (*handle).flushAll)
+}
 
 // Ping asks every server for its version over a fresh connection (with
 // the client's timeouts and credentials) and returns an error if any of
 // them does not answer; the error names the server.
 func (c *commands) Ping() error {
-	_, err := do(c, func(h *handle) (map[string]string, error) { return h.versions("ping") })
+	_, err := do(c, context.Background(), call{op: "Ping"}, func(h *handle) (map[string]string, error) { return h.versions("ping") })
 	return err
 }
 
@@ -404,7 +546,7 @@ func (c *commands) Ping() error {
 // name -> value. If a server fails, the others' statistics are returned
 // together with the error.
 func (c *commands) Stats() (map[string]map[string]string, error) {
-	return do(c, func(h *handle) (map[string]map[string]string, error) { return h.stats("") })
+	return c.stats("Stats", "")
 }
 
 // StatsArg returns the statistics group arg ("items", "slabs", "settings",
@@ -418,25 +560,34 @@ func (c *commands) StatsArg(arg string) (map[string]map[string]string, error) {
 	if len(arg) > 200 {
 		return nil, inputError("stats", "", ReturnInvalidArguments, "stats argument is longer than 200 bytes")
 	}
-	return do(c, func(h *handle) (map[string]map[string]string, error) { return h.stats(arg) })
+	return c.stats("StatsArg", arg)
+}
+
+func (c *commands) stats(op, arg string) (map[string]map[string]string, error) {
+	return do(c, context.Background(), call{op: op}, func(h *handle) (map[string]map[string]string, error) { return h.stats(arg) })
 }
 
 // Version returns each server's version: "host:port" -> "1.6.18", asked
 // over a fresh connection to each. If a server fails, the others' versions
 // are returned together with the error.
 func (c *commands) Version() (map[string]string, error) {
-	return do(c, func(h *handle) (map[string]string, error) { return h.versions("version") })
+	return do(c, context.Background(), call{op: "Version"}, func(h *handle) (map[string]string, error) { return h.versions("version") })
 }
 
 // Servers returns the servers as "host:port" (or socket path), in
-// libmemcached's order; nil once closed.
+// libmemcached's order; nil once closed. It sends nothing and reports no
+// Event.
 func (c *commands) Servers() []string {
-	out, _ := do(c, func(h *handle) ([]string, error) { return h.servers(), nil })
+	out, _ := do(c.local(), context.Background(), call{}, func(h *handle) ([]string, error) { return h.servers(), nil })
 	return out
 }
 
 // ServerFor returns the server ("host:port" or socket path) that key maps
-// to under the hash and distribution in use (memcached_server_by_key).
+// to under the hash and distribution in use (memcached_server_by_key). It
+// sends nothing and reports no Event.
 func (c *commands) ServerFor(key string) (string, error) {
-	return do(c, func(h *handle) (string, error) { return h.serverFor(key) })
+	return do(c.local(), context.Background(), call{}, func(h *handle) (string, error) { return h.serverFor(key) })
 }
+
+// local is c without its observer, for what sends nothing to a server.
+func (c *commands) local() *commands { return &commands{src: c.src} }

@@ -26,6 +26,7 @@ type options struct {
 	counting   bool
 	noCoalesce bool
 	clone      bool // the handle is a clone: it already has its settings
+	observer   func(Event)
 }
 
 // WithBinaryProtocol makes the client speak memcached's binary protocol

@@ -49,7 +49,8 @@ type pool struct {
 
 	bmu sync.RWMutex // behavior changes (writers) against handle fetches and reads of master
 
-	coal *coalescer // nil when coalescing is off
+	coal *coalescer  // nil when coalescing is off
+	obs  func(Event) // WithObserver, for the coalescer and acquired clients
 }
 
 // NewPool returns a pool of up to size clients for servers, configured by
@@ -105,7 +106,8 @@ func newPool(master *handle, size int, o *options) (*Pool, error) {
 	if !o.noCoalesce {
 		p.coal = newCoalescer(p, coalesceInFlight)
 	}
-	pl := &Pool{commands: commands{src: p}, p: p, created: here()}
+	pl := &Pool{commands: commands{src: p, obs: o.observer}, p: p, created: here()}
+	p.obs = o.observer
 	runtime.SetFinalizer(pl, (*Pool).finalize)
 	return pl, nil
 }
@@ -121,7 +123,7 @@ func (p *Pool) finalize() {
 func (p *Pool) Size() int { return p.p.size }
 
 // acquire and release lend a handle to one of the Pool's operations.
-func (p *pool) acquire() (*handle, error) { return p.take(context.Background()) }
+func (p *pool) acquire(ctx context.Context) (*handle, error) { return p.take(ctx) }
 
 func (p *pool) release(h *handle) { p.put(h) }
 
@@ -216,7 +218,7 @@ func (p *Pool) Acquire(ctx context.Context) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newClient(s), nil
+	return newClient(s, p.obs), nil
 }
 
 // Warm connects the pool's handles now rather than on first use. It takes
@@ -275,14 +277,10 @@ func (p *Pool) Release(c *Client) {
 	if c == nil {
 		return
 	}
-	c.lh.mu.Lock()
-	h := c.lh.h
-	if h == nil || h.pool != p.p {
-		c.lh.mu.Unlock()
+	h := c.lh.detach(func(h *handle) bool { return h.pool == p.p })
+	if h == nil {
 		return
 	}
-	c.lh.h = nil
-	c.lh.mu.Unlock()
 	runtime.SetFinalizer(c, nil)
 	p.p.put(h)
 }
@@ -347,20 +345,29 @@ func (p *pool) destroy() {
 // Get is Get on a handle of the pool. Concurrent Gets and GetMultis are
 // coalesced into shared multi-gets (see WithCoalescing); each caller still
 // gets exactly its own item, miss or error.
-func (p *Pool) Get(key string) (*Item, error) {
+func (p *Pool) Get(key string) (*Item, error) { return p.GetContext(context.Background(), key) }
+
+// GetContext is Get within ctx. A caller whose context ends while it waits
+// for a coalesced batch leaves at once; the batch goes on for the others.
+func (p *Pool) GetContext(ctx context.Context, key string) (*Item, error) {
 	if p.p.coal != nil {
-		return p.p.coal.get(key)
+		return p.p.coal.get(ctx, key)
 	}
-	return p.commands.Get(key)
+	return p.commands.GetContext(ctx, key)
 }
 
 // GetMulti is GetMulti on a handle of the pool, coalesced as Get is. Each
 // caller gets its own Items.
 func (p *Pool) GetMulti(keys []string) (map[string]*Item, error) {
+	return p.GetMultiContext(context.Background(), keys)
+}
+
+// GetMultiContext is GetMulti within ctx, coalesced as GetContext is.
+func (p *Pool) GetMultiContext(ctx context.Context, keys []string) (map[string]*Item, error) {
 	if p.p.coal != nil {
-		return p.p.coal.getMulti(keys)
+		return p.p.coal.getMulti(ctx, keys)
 	}
-	return p.commands.GetMulti(keys)
+	return p.commands.GetMultiContext(ctx, keys)
 }
 
 // SetBehavior sets a behavior on the pool's master handle and every idle
