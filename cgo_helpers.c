@@ -325,11 +325,12 @@ static void lmc_release_held(lmc_client *c) {
 // which sends one GETK, where memcached_mget sends a quiet GETKQ and a NOOP
 // in two writes: two packets, and on a loopback round trip a second wake-up.
 // The price is one allocation by libmemcached, freed on the next call.
-static memcached_return_t lmc_get_binary(lmc_client *c, const char *key, size_t key_len) {
+static memcached_return_t lmc_get_binary(lmc_client *c, const char *gkey, size_t gkey_len,
+                                         const char *key, size_t key_len) {
   size_t len = 0;
   uint32_t flags = 0;
   memcached_return_t rc;
-  char *v = memcached_get(c->memc, key, key_len, &len, &flags, &rc);
+  char *v = memcached_get_by_key(c->memc, gkey, gkey_len, key, key_len, &len, &flags, &rc);
   if (rc != MEMCACHED_SUCCESS) { // (an empty value is NULL with success)
     return lmc_miss_or_failure(c->memc, rc);
   }
@@ -350,22 +351,23 @@ static memcached_return_t lmc_get_binary(lmc_client *c, const char *key, size_t 
   return MEMCACHED_SUCCESS;
 }
 
-memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len) {
+memcached_return_t lmc_get(lmc_client *c, const char *gkey, size_t gkey_len, const char *key,
+                           size_t key_len) {
   lmc_release_held(c);
   c->out_value = NULL;
   c->out_len = 0;
   c->out_flags = 0;
   c->out_u64 = 0;
   c->result.count = 0;
-  memcached_return_t rc = lmc_auth_guard(c, key, key_len);
+  memcached_return_t rc = lmc_auth_guard(c, gkey, gkey_len);
   if (rc != MEMCACHED_SUCCESS) {
     return rc;
   }
   if (memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL)
       && memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_NUMBER_OF_REPLICAS) == 0) {
-    return lmc_get_binary(c, key, key_len);
+    return lmc_get_binary(c, gkey, gkey_len, key, key_len);
   }
-  rc = memcached_mget(c->memc, &key, &key_len, 1);
+  rc = memcached_mget_by_key(c->memc, gkey, gkey_len, &key, &key_len, 1);
   if (rc == MEMCACHED_SOME_ERRORS) {
     // One key, one server: its failure is the whole story.
     memcached_return_t last = memcached_last_error(c->memc);
@@ -393,7 +395,8 @@ memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len) {
   return MEMCACHED_SUCCESS;
 }
 
-memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens, size_t n) {
+memcached_return_t lmc_mget(lmc_client *c, const char *gkey, size_t gkey_len, const char *keys,
+                            const size_t *lens, size_t n) {
   c->out_count = 0;
   c->out.len = 0;
   c->result.count = 0;
@@ -408,12 +411,21 @@ memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens,
   for (size_t i = 0, off = 0; i < n; i++) {
     c->keyptrs[i] = keys + off;
     off += lens[i];
-    memcached_return_t grc = lmc_auth_guard(c, c->keyptrs[i], lens[i]);
+    memcached_return_t grc = gkey != NULL ? MEMCACHED_SUCCESS : lmc_auth_guard(c, c->keyptrs[i], lens[i]);
     if (grc != MEMCACHED_SUCCESS) {
       return grc;
     }
   }
-  memcached_return_t mrc = memcached_mget(c->memc, c->keyptrs, lens, n);
+  memcached_return_t mrc;
+  if (gkey != NULL) {
+    mrc = lmc_auth_guard(c, gkey, gkey_len);
+    if (mrc != MEMCACHED_SUCCESS) {
+      return mrc;
+    }
+    mrc = memcached_mget_by_key(c->memc, gkey, gkey_len, c->keyptrs, lens, n);
+  } else {
+    mrc = memcached_mget(c->memc, c->keyptrs, lens, n);
+  }
   if (mrc != MEMCACHED_SUCCESS && mrc != MEMCACHED_SOME_ERRORS) {
     return mrc;
   }
@@ -454,31 +466,32 @@ memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens,
 // ---------------------------------------------------------------------------
 // Writes
 
-memcached_return_t lmc_incr(lmc_client *c, const char *key, size_t key_len, uint64_t delta,
-                            int decr, int has_initial, uint64_t initial, time_t expiration) {
-  memcached_return_t grc = lmc_auth_guard(c, key, key_len);
+memcached_return_t lmc_incr(lmc_client *c, const char *gkey, size_t gkey_len, const char *key,
+                            size_t key_len, uint64_t delta, int decr, int has_initial,
+                            uint64_t initial, time_t expiration) {
+  memcached_return_t grc = lmc_auth_guard(c, gkey, gkey_len);
   if (grc != MEMCACHED_SUCCESS) {
     return grc;
   }
   uint64_t v = 0;
   memcached_return_t rc;
   if (has_initial && memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL)) {
-    rc = decr ? memcached_decrement_with_initial_by_key(c->memc, key, key_len, key, key_len, delta,
+    rc = decr ? memcached_decrement_with_initial_by_key(c->memc, gkey, gkey_len, key, key_len, delta,
                                                         initial, expiration, &v)
-              : memcached_increment_with_initial_by_key(c->memc, key, key_len, key, key_len, delta,
+              : memcached_increment_with_initial_by_key(c->memc, gkey, gkey_len, key, key_len, delta,
                                                         initial, expiration, &v);
     c->out_u64 = v;
     return rc;
   }
   for (int attempt = 0;; attempt++) {
-    rc = decr ? memcached_decrement_by_key(c->memc, key, key_len, key, key_len, delta, &v)
-              : memcached_increment_by_key(c->memc, key, key_len, key, key_len, delta, &v);
+    rc = decr ? memcached_decrement_by_key(c->memc, gkey, gkey_len, key, key_len, delta, &v)
+              : memcached_increment_by_key(c->memc, gkey, gkey_len, key, key_len, delta, &v);
     if (!has_initial || rc != MEMCACHED_NOTFOUND || attempt == 2) {
       break;
     }
     char buf[24];
     int n = snprintf(buf, sizeof buf, "%" PRIu64, initial);
-    rc = memcached_add_by_key(c->memc, key, key_len, key, key_len, buf, (size_t)n, expiration, 0);
+    rc = memcached_add_by_key(c->memc, gkey, gkey_len, key, key_len, buf, (size_t)n, expiration, 0);
     if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_STORED || rc == MEMCACHED_BUFFERED) {
       v = initial;
       break;

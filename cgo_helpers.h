@@ -101,17 +101,24 @@ void lmc_client_free(lmc_client *c);
 void lmc_limit_timeouts(lmc_client *c, int32_t ms);
 void lmc_restore_timeouts(lmc_client *c);
 
+// The helpers that take gkey ("group key": libmemcached's server key, see
+// the *_by_key functions) send key to the server gkey maps to; callers pass
+// key as gkey for the key's own server. lmc_mget takes a NULL gkey for
+// each key's own server.
+//
 // lmc_get fetches one key. On MEMCACHED_SUCCESS, out_value/out_len point
 // into c->result (valid until the next call on c), with out_flags and
 // out_u64 (the CAS id).
-memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len);
+memcached_return_t lmc_get(lmc_client *c, const char *gkey, size_t gkey_len, const char *key,
+                           size_t key_len);
 
 // lmc_mget fetches n keys, given as one buffer of concatenated keys and
 // their lengths. Each hit is appended to c->out as an lmc_item_rec record;
 // out_count counts them. The return code is that of memcached_mget if it
 // failed outright, else the first fetch failure (MEMCACHED_SOME_ERRORS
 // when mget could not reach every server), else MEMCACHED_SUCCESS.
-memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens, size_t n);
+memcached_return_t lmc_mget(lmc_client *c, const char *gkey, size_t gkey_len, const char *keys,
+                            const size_t *lens, size_t n);
 
 // lmc_incr increments (decr=0) or decrements (decr=1) by a 64-bit delta
 // (memcached_increment_by_key: memcached_increment's offset is 32 bits);
@@ -126,8 +133,9 @@ memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens,
 // server does not answer with an auth error: libmemcached reports one on a
 // get as a miss, and asserts (aborting the process) when an incr or decr
 // gets one, while a touch of a key that is never stored reports it.
-memcached_return_t lmc_incr(lmc_client *c, const char *key, size_t key_len, uint64_t delta,
-                            int decr, int has_initial, uint64_t initial, time_t expiration);
+memcached_return_t lmc_incr(lmc_client *c, const char *gkey, size_t gkey_len, const char *key,
+                            size_t key_len, uint64_t delta, int decr, int has_initial,
+                            uint64_t initial, time_t expiration);
 
 // lmc_set_multi stores n items with memcached_set, writing each item's
 // return code to rcs[i].

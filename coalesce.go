@@ -98,7 +98,7 @@ func newCoalescer(p *pool, max int) *coalescer {
 
 // get is Pool.Get through the coalescer.
 func (q *coalescer) get(ctx context.Context, key string) (*Item, error) {
-	cl, start := call{"Get", key, 1}, q.now()
+	cl, start := call{"Get", key, 1, false}, q.now()
 	err := ctx.Err()
 	if err == nil {
 		err = q.p.checkKey("get", key)
@@ -122,7 +122,7 @@ func (q *coalescer) get(ctx context.Context, key string) (*Item, error) {
 
 // getMulti is Pool.GetMulti through the coalescer.
 func (q *coalescer) getMulti(ctx context.Context, keys []string) (map[string]*Item, error) {
-	cl, start := call{"GetMulti", "", len(keys)}, q.now()
+	cl, start := call{"GetMulti", "", len(keys), false}, q.now()
 	err := ctx.Err()
 	for i := 0; err == nil && i < len(keys); i++ {
 		err = q.p.checkKey("get_multi", keys[i])
@@ -323,7 +323,7 @@ func (s *handle) runBatch(batch []*waiter) {
 			add(w.key)
 		}
 	}
-	rc := C.lmc_mget(s.c, cbytes(sc.keybuf), &sc.lens[0], C.size_t(len(sc.lens)))
+	rc := C.lmc_mget(s.c, nil, 0, cbytes(sc.keybuf), &sc.lens[0], C.size_t(len(sc.lens)))
 	if cap(sc.rec) < len(sc.keys) {
 		sc.rec = make([]int, len(sc.keys))
 	}

@@ -118,10 +118,16 @@ func pausable(t *testing.T) (s *memcachedServer, pause func() (resume func())) {
 // closed when the test ends.
 func clientAndPool(t *testing.T, addr string, size int, opts ...Option) (*Client, *Pool) {
 	t.Helper()
-	c, err := New([]string{addr}, opts...)
+	return clientAndPoolOn(t, []string{addr}, size, opts...)
+}
+
+// clientAndPoolOn is clientAndPool for several servers.
+func clientAndPoolOn(t *testing.T, servers []string, size int, opts ...Option) (*Client, *Pool) {
+	t.Helper()
+	c, err := New(servers, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
-	pool, err := NewPool([]string{addr}, size, opts...)
+	pool, err := NewPool(servers, size, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { pool.Close() })
 	return c, pool

@@ -191,15 +191,26 @@ func inputError(op, key string, code ReturnCode, msg string) *Error {
 }
 
 // checkKey validates a key for the handle's protocol and namespace.
-func (h *handle) checkKey(op, key string) error {
+func (h *handle) checkKey(op, key string) error { return h.checkBytes(op, "key", key, h.nsLen) }
+
+// checkServerKey validates a server key (the ByKey operations): it is
+// only hashed, never sent, but libmemcached holds it to the key rules of
+// the protocol, without the namespace.
+func (h *handle) checkServerKey(op, serverKey string) error {
+	return h.checkBytes(op, "server key", serverKey, 0)
+}
+
+// checkBytes applies the key rules to key (what names it in messages),
+// counting ns bytes of namespace against MaxKeyLength.
+func (h *handle) checkBytes(op, what, key string, ns int) error {
 	n := len(key)
 	if n == 0 {
-		return inputError(op, key, ReturnBadKeyProvided, "empty key")
+		return inputError(op, key, ReturnBadKeyProvided, "empty "+what)
 	}
-	if n+h.nsLen > MaxKeyLength {
-		msg := fmt.Sprintf("key is %d bytes; at most %d", n, MaxKeyLength-h.nsLen)
-		if h.nsLen > 0 {
-			msg += fmt.Sprintf(" with the %d-byte namespace", h.nsLen)
+	if n+ns > MaxKeyLength {
+		msg := fmt.Sprintf("%s is %d bytes; at most %d", what, n, MaxKeyLength-ns)
+		if ns > 0 {
+			msg += fmt.Sprintf(" with the %d-byte namespace", ns)
 		}
 		return inputError(op, key, ReturnBadKeyProvided, msg)
 	}
@@ -207,11 +218,23 @@ func (h *handle) checkKey(op, key string) error {
 		for i := 0; i < n; i++ {
 			if b := key[i]; b <= ' ' || b == 0x7f {
 				return inputError(op, key, ReturnBadKeyProvided,
-					fmt.Sprintf("key byte %d is %#x: the ASCII protocol forbids spaces and control bytes (use the binary protocol for binary keys)", i, b))
+					fmt.Sprintf("%s byte %d is %#x: the ASCII protocol forbids spaces and control bytes (use the binary protocol for binary keys)", what, i, b))
 			}
 		}
 	}
 	return nil
+}
+
+// checkKeys checks key and, for a *ByKey operation, its server key; it
+// returns the key to hash (the server key, or the key itself).
+func (h *handle) checkKeys(op, serverKey, key string) (string, error) {
+	if err := h.checkKey(op, key); err != nil {
+		return "", err
+	}
+	if serverKey == "" {
+		return key, nil
+	}
+	return serverKey, h.checkServerKey(op, serverKey)
 }
 
 func checkItem(op string, it *Item) error {
@@ -243,6 +266,11 @@ func handleError(memc *C.memcached_st, op, key string, rc C.memcached_return_t) 
 // told. (After a timeout or an I/O failure libmemcached has already closed
 // that server's connection; see cgo_helpers.c.)
 func (h *handle) fail(op, key string, rc C.memcached_return_t) *Error {
+	return h.failOn(op, key, key, rc)
+}
+
+// failOn is fail for an operation that sent key to serverKey's server.
+func (h *handle) failOn(op, key, serverKey string, rc C.memcached_return_t) *Error {
 	e := handleError(h.memc, op, key, rc)
 	if rc == C.MEMCACHED_SOME_ERRORS {
 		// A multi-server call: the last error says what went wrong.
@@ -252,8 +280,8 @@ func (h *handle) fail(op, key string, rc C.memcached_return_t) *Error {
 			e.Message = cause.Message
 		}
 	}
-	if key != "" && e.Server == "" && h.checkKey(op, key) == nil {
-		if C.lmc_server_for(h.c, cstr(key), C.size_t(len(key))) == C.MEMCACHED_SUCCESS {
+	if serverKey != "" && e.Server == "" && h.checkServerKey(op, serverKey) == nil {
+		if C.lmc_server_for(h.c, cstr(serverKey), C.size_t(len(serverKey))) == C.MEMCACHED_SUCCESS {
 			e.Server = h.serverName()
 		}
 	} else if e.Server == "" && isConnectionClass(e.Code) && C.lmc_last_server(h.c) == 1 {
@@ -271,13 +299,17 @@ func (h *handle) serverName() string {
 // ---------------------------------------------------------------------------
 // Reads
 
-func (h *handle) get(key string) (*Item, error) {
-	if err := h.checkKey("get", key); err != nil {
+func (h *handle) get(key string) (*Item, error) { return h.getBy("", key) }
+
+// getBy gets key from serverKey's server ("": the key's own).
+func (h *handle) getBy(serverKey, key string) (*Item, error) {
+	sk, err := h.checkKeys("get", serverKey, key)
+	if err != nil {
 		return nil, err
 	}
-	rc := C.lmc_get(h.c, cstr(key), C.size_t(len(key)))
+	rc := C.lmc_get(h.c, cstr(sk), C.size_t(len(sk)), cstr(key), C.size_t(len(key)))
 	if rc != C.MEMCACHED_SUCCESS {
-		return nil, h.fail("get", key, rc)
+		return nil, h.failOn("get", key, sk, rc)
 	}
 	lc := h.c
 	it := &Item{Key: key, Flags: uint32(lc.out_flags), CasID: uint64(lc.out_u64)}
@@ -320,7 +352,15 @@ func (h *handle) keyScratch() *keyScratch {
 	return h.scratch
 }
 
-func (h *handle) getMulti(keys []string) (map[string]*Item, error) {
+func (h *handle) getMulti(keys []string) (map[string]*Item, error) { return h.getMultiBy("", keys) }
+
+// getMultiBy gets keys from serverKey's server ("": each key's own).
+func (h *handle) getMultiBy(serverKey string, keys []string) (map[string]*Item, error) {
+	if serverKey != "" {
+		if err := h.checkServerKey("get_multi", serverKey); err != nil {
+			return nil, err
+		}
+	}
 	if len(keys) == 0 {
 		return map[string]*Item{}, nil
 	}
@@ -328,10 +368,14 @@ func (h *handle) getMulti(keys []string) (map[string]*Item, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := C.lmc_mget(h.c, kp, lp, C.size_t(len(keys)))
+	var gp *C.char
+	if serverKey != "" {
+		gp = cstr(serverKey)
+	}
+	rc := C.lmc_mget(h.c, gp, C.size_t(len(serverKey)), kp, lp, C.size_t(len(keys)))
 	items := h.decodeItems(keys, int(h.c.out_count))
 	if rc != C.MEMCACHED_SUCCESS {
-		return items, h.fail("get_multi", "", rc)
+		return items, h.failOn("get_multi", "", serverKey, rc)
 	}
 	return items, nil
 }
@@ -352,45 +396,50 @@ const (
 
 var storeOpNames = [...]string{"set", "add", "replace", "append", "prepend", "cas"}
 
-func (h *handle) store(op storeOp, it *Item) error {
+func (h *handle) store(op storeOp, it *Item) error { return h.storeBy(op, "", it) }
+
+// storeBy stores it on serverKey's server ("": its key's own).
+func (h *handle) storeBy(op storeOp, serverKey string, it *Item) error {
 	name := storeOpNames[op]
 	if err := checkItem(name, it); err != nil {
 		return err
 	}
-	if err := h.checkKey(name, it.Key); err != nil {
+	sk, err := h.checkKeys(name, serverKey, it.Key)
+	if err != nil {
 		return err
 	}
 	if op == opCAS && it.CasID == 0 {
 		return inputError(name, it.Key, ReturnInvalidArguments, "CasID is 0: CompareAndSwap needs the CasID of an item from Get")
 	}
+	g, gl := cstr(sk), C.size_t(len(sk))
 	k, kl := cstr(it.Key), C.size_t(len(it.Key))
 	v, vl := cbytes(it.Value), C.size_t(len(it.Value))
 	exp, flags := C.time_t(it.Expiration), C.uint32_t(it.Flags)
 	var rc C.memcached_return_t
 	switch op {
 	case opSet:
-		rc = C.memcached_set(h.memc, k, kl, v, vl, exp, flags)
+		rc = C.memcached_set_by_key(h.memc, g, gl, k, kl, v, vl, exp, flags)
 	case opAdd:
-		rc = C.memcached_add(h.memc, k, kl, v, vl, exp, flags)
+		rc = C.memcached_add_by_key(h.memc, g, gl, k, kl, v, vl, exp, flags)
 	case opReplace:
-		rc = C.memcached_replace(h.memc, k, kl, v, vl, exp, flags)
+		rc = C.memcached_replace_by_key(h.memc, g, gl, k, kl, v, vl, exp, flags)
 	case opAppend:
-		rc = C.memcached_append(h.memc, k, kl, v, vl, exp, flags)
+		rc = C.memcached_append_by_key(h.memc, g, gl, k, kl, v, vl, exp, flags)
 	case opPrepend:
-		rc = C.memcached_prepend(h.memc, k, kl, v, vl, exp, flags)
+		rc = C.memcached_prepend_by_key(h.memc, g, gl, k, kl, v, vl, exp, flags)
 	case opCAS:
-		rc = C.memcached_cas(h.memc, k, kl, v, vl, exp, flags, C.uint64_t(it.CasID))
+		rc = C.memcached_cas_by_key(h.memc, g, gl, k, kl, v, vl, exp, flags, C.uint64_t(it.CasID))
 	}
 	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED || rc == C.MEMCACHED_STORED {
 		return nil
 	}
-	return h.storeError(op, it.Key, rc)
+	return h.storeError(op, it.Key, sk, rc)
 }
 
 // storeError normalises the binary protocol's answers to the ASCII ones:
 // a refused add, replace, append or prepend is ErrNotStored in both.
-func (h *handle) storeError(op storeOp, key string, rc C.memcached_return_t) error {
-	e := h.fail(storeOpNames[op], key, rc)
+func (h *handle) storeError(op storeOp, key, serverKey string, rc C.memcached_return_t) error {
+	e := h.failOn(storeOpNames[op], key, serverKey, rc)
 	switch {
 	case op == opAdd && e.Code == ReturnDataExists,
 		op != opSet && op != opCAS && e.Code == ReturnNotFound:
@@ -399,21 +448,26 @@ func (h *handle) storeError(op storeOp, key string, rc C.memcached_return_t) err
 	return e
 }
 
-func (h *handle) delete(key string) error {
-	if err := h.checkKey("delete", key); err != nil {
+func (h *handle) delete(key string) error { return h.deleteBy("", key) }
+
+// deleteBy deletes key on serverKey's server ("": its own).
+func (h *handle) deleteBy(serverKey, key string) error {
+	sk, err := h.checkKeys("delete", serverKey, key)
+	if err != nil {
 		return err
 	}
-	rc := C.memcached_delete(h.memc, cstr(key), C.size_t(len(key)), 0)
+	rc := C.memcached_delete_by_key(h.memc, cstr(sk), C.size_t(len(sk)), cstr(key), C.size_t(len(key)), 0)
 	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED || rc == C.MEMCACHED_DELETED {
 		return nil
 	}
-	return h.fail("delete", key, rc)
+	return h.failOn("delete", key, sk, rc)
 }
 
-// incr is Increment and Decrement; with initial, an absent key is created
-// holding *initial.
-func (h *handle) incr(op, key string, delta uint64, decr bool, initial *uint64, expiration int32) (uint64, error) {
-	if err := h.checkKey(op, key); err != nil {
+// incr is Increment and Decrement, of key on serverKey's server ("": its
+// own); with initial, an absent key is created holding *initial.
+func (h *handle) incr(op, serverKey, key string, delta uint64, decr bool, initial *uint64, expiration int32) (uint64, error) {
+	sk, err := h.checkKeys(op, serverKey, key)
+	if err != nil {
 		return 0, err
 	}
 	if expiration < 0 {
@@ -423,9 +477,9 @@ func (h *handle) incr(op, key string, delta uint64, decr bool, initial *uint64, 
 	if initial != nil {
 		hasInitial, init = 1, C.uint64_t(*initial)
 	}
-	rc := C.lmc_incr(h.c, cstr(key), C.size_t(len(key)), C.uint64_t(delta), boolInt(decr), hasInitial, init, C.time_t(expiration))
+	rc := C.lmc_incr(h.c, cstr(sk), C.size_t(len(sk)), cstr(key), C.size_t(len(key)), C.uint64_t(delta), boolInt(decr), hasInitial, init, C.time_t(expiration))
 	if rc != C.MEMCACHED_SUCCESS && rc != C.MEMCACHED_BUFFERED && rc != C.MEMCACHED_STORED {
-		e := h.fail(op, key, rc)
+		e := h.failOn(op, key, sk, rc)
 		if h.binary && e.Code == ReturnUnknownReadFailure && e.errno == 0 {
 			// libmemcached does not map the binary protocol's "non-numeric
 			// value" status (0x06); ASCII reports it as CLIENT_ERROR.
@@ -437,19 +491,22 @@ func (h *handle) incr(op, key string, delta uint64, decr bool, initial *uint64, 
 	return uint64(h.c.out_u64), nil
 }
 
-func (h *handle) touch(key string, seconds int32) error {
-	if err := h.checkKey("touch", key); err != nil {
+func (h *handle) touch(key string, seconds int32) error { return h.touchBy("", key, seconds) }
+
+// touchBy touches key on serverKey's server ("": its own).
+func (h *handle) touchBy(serverKey, key string, seconds int32) error {
+	sk, err := h.checkKeys("touch", serverKey, key)
+	if err != nil {
 		return err
 	}
 	if seconds < 0 {
 		return inputError("touch", key, ReturnInvalidArguments, fmt.Sprintf("negative expiration %d", seconds))
 	}
-	k, kl := cstr(key), C.size_t(len(key))
-	rc := C.lmc_touch(h.memc, k, kl, k, kl, C.time_t(seconds))
+	rc := C.lmc_touch(h.memc, cstr(sk), C.size_t(len(sk)), cstr(key), C.size_t(len(key)), C.time_t(seconds))
 	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED {
 		return nil
 	}
-	return h.fail("touch", key, rc)
+	return h.failOn("touch", key, sk, rc)
 }
 
 func (h *handle) setMulti(items []*Item) (failed []string, err error) {

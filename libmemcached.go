@@ -298,15 +298,21 @@ type commands struct {
 
 // call describes an operation for its Event.
 type call struct {
-	op   string // Event.Op
-	key  string // the key of a single-key operation, for Event.Server
-	keys int    // Event.Keys
+	op    string // Event.Op
+	key   string // the key of a single-key operation, or the server key, for Event.Server
+	keys  int    // Event.Keys
+	byKey bool   // a ByKey operation: key is its server key, which may not be empty
 }
 
 // do runs fn on a handle lent for the call, within ctx: a context already
 // done returns its error and touches no server; a deadline bounds the wait
 // for the handle and libmemcached's connect and poll timeouts for the call.
 func do[T any](c *commands, ctx context.Context, cl call, fn func(*handle) (T, error)) (v T, err error) {
+	if cl.byKey && cl.key == "" {
+		err := inputError(snakeCase(cl.op), "", ReturnBadKeyProvided, "empty server key")
+		c.observe(cl, nil, time.Time{}, 0, err)
+		return v, err
+	}
 	if err := ctx.Err(); err != nil {
 		c.observe(cl, nil, time.Time{}, 0, err)
 		return v, err
@@ -354,7 +360,7 @@ func (c *commands) Get(key string) (*Item, error) { return c.GetContext(context.
 
 // GetContext is Get within ctx (see the package's section on contexts).
 func (c *commands) GetContext(ctx context.Context, key string) (*Item, error) {
-	return do(c, ctx, call{"Get", key, 1}, func(h *handle) (*Item, error) { return h.get(key) })
+	return do(c, ctx, call{"Get", key, 1, false}, func(h *handle) (*Item, error) { return h.get(key) })
 }
 
 // GetMulti gets the items for keys in one round trip per server. Keys that
@@ -367,7 +373,7 @@ func (c *commands) GetMulti(keys []string) (map[string]*Item, error) {
 
 // GetMultiContext is GetMulti within ctx.
 func (c *commands) GetMultiContext(ctx context.Context, keys []string) (map[string]*Item, error) {
-	return do(c, ctx, call{"GetMulti", "", len(keys)}, func(h *handle) (map[string]*Item, error) { return h.getMulti(keys) })
+	return do(c, ctx, call{"GetMulti", "", len(keys), false}, func(h *handle) (map[string]*Item, error) { return h.getMulti(keys) })
 }
 
 // store runs one of the storage commands.
@@ -376,7 +382,7 @@ func (c *commands) store(ctx context.Context, op storeOp, item *Item) error {
 	if item != nil {
 		key = item.Key
 	}
-	return do0(c, ctx, call{storeOpEvents[op], key, 1}, func(h *handle) error { return h.store(op, item) })
+	return do0(c, ctx, call{storeOpEvents[op], key, 1, false}, func(h *handle) error { return h.store(op, item) })
 }
 
 // Set writes the item unconditionally.
@@ -441,7 +447,7 @@ func (c *commands) Delete(key string) error { return c.DeleteContext(context.Bac
 
 // DeleteContext is Delete within ctx.
 func (c *commands) DeleteContext(ctx context.Context, key string) error {
-	return do0(c, ctx, call{"Delete", key, 1}, func(h *handle) error { return h.delete(key) })
+	return do0(c, ctx, call{"Delete", key, 1, false}, func(h *handle) error { return h.delete(key) })
 }
 
 // Increment adds delta (any uint64) to the decimal number stored at key and
@@ -454,7 +460,7 @@ func (c *commands) Increment(key string, delta uint64) (uint64, error) {
 
 // IncrementContext is Increment within ctx.
 func (c *commands) IncrementContext(ctx context.Context, key string, delta uint64) (uint64, error) {
-	return do(c, ctx, call{"Increment", key, 1}, func(h *handle) (uint64, error) { return h.incr("incr", key, delta, false, nil, 0) })
+	return do(c, ctx, call{"Increment", key, 1, false}, func(h *handle) (uint64, error) { return h.incr("incr", "", key, delta, false, nil, 0) })
 }
 
 // Decrement subtracts delta from the decimal number stored at key and
@@ -469,7 +475,7 @@ func (c *commands) Decrement(key string, delta uint64) (uint64, error) {
 
 // DecrementContext is Decrement within ctx.
 func (c *commands) DecrementContext(ctx context.Context, key string, delta uint64) (uint64, error) {
-	return do(c, ctx, call{"Decrement", key, 1}, func(h *handle) (uint64, error) { return h.incr("decr", key, delta, true, nil, 0) })
+	return do(c, ctx, call{"Decrement", key, 1, false}, func(h *handle) (uint64, error) { return h.incr("decr", "", key, delta, true, nil, 0) })
 }
 
 // IncrementWithInitial is Increment, except that an absent key is created
@@ -479,16 +485,16 @@ func (c *commands) DecrementContext(ctx context.Context, key string, delta uint6
 // incr again if another client's add won the race, so a present key is
 // always changed by delta and an absent one created once.
 func (c *commands) IncrementWithInitial(key string, delta, initial uint64, expiration int32) (uint64, error) {
-	return do(c, context.Background(), call{"IncrementWithInitial", key, 1}, func(h *handle) (uint64, error) {
-		return h.incr("incr", key, delta, false, &initial, expiration)
+	return do(c, context.Background(), call{"IncrementWithInitial", key, 1, false}, func(h *handle) (uint64, error) {
+		return h.incr("incr", "", key, delta, false, &initial, expiration)
 	})
 }
 
 // DecrementWithInitial is Decrement with an initial value for an absent
 // key, as IncrementWithInitial.
 func (c *commands) DecrementWithInitial(key string, delta, initial uint64, expiration int32) (uint64, error) {
-	return do(c, context.Background(), call{"DecrementWithInitial", key, 1}, func(h *handle) (uint64, error) {
-		return h.incr("decr", key, delta, true, &initial, expiration)
+	return do(c, context.Background(), call{"DecrementWithInitial", key, 1, false}, func(h *handle) (uint64, error) {
+		return h.incr("decr", "", key, delta, true, &initial, expiration)
 	})
 }
 
@@ -500,7 +506,7 @@ func (c *commands) Touch(key string, seconds int32) error {
 
 // TouchContext is Touch within ctx.
 func (c *commands) TouchContext(ctx context.Context, key string, seconds int32) error {
-	return do0(c, ctx, call{"Touch", key, 1}, func(h *handle) error { return h.touch(key, seconds) })
+	return do0(c, ctx, call{"Touch", key, 1, false}, func(h *handle) error { return h.touch(key, seconds) })
 }
 
 // SetMulti sets every item in one cgo call. It returns the keys that were
@@ -514,7 +520,7 @@ func (c *commands) SetMulti(items []*Item) (failed []string, err error) {
 
 // SetMultiContext is SetMulti within ctx.
 func (c *commands) SetMultiContext(ctx context.Context, items []*Item) (failed []string, err error) {
-	return do(c, ctx, call{"SetMulti", "", len(items)}, func(h *handle) ([]string, error) { return h.setMulti(items) })
+	return do(c, ctx, call{"SetMulti", "", len(items), false}, func(h *handle) ([]string, error) { return h.setMulti(items) })
 }
 
 // DeleteMulti deletes every key in one cgo call. If some keys were not
@@ -526,7 +532,7 @@ func (c *commands) DeleteMulti(keys []string) error {
 
 // DeleteMultiContext is DeleteMulti within ctx.
 func (c *commands) DeleteMultiContext(ctx context.Context, keys []string) error {
-	return do0(c, ctx, call{"DeleteMulti", "", len(keys)}, func(h *handle) error { return h.deleteMulti(keys) })
+	return do0(c, ctx, call{"DeleteMulti", "", len(keys), false}, func(h *handle) error { return h.deleteMulti(keys) })
 }
 
 // FlushAll invalidates every item on every server.

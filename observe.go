@@ -110,3 +110,19 @@ func (h *handle) restoreTimeouts(ctx context.Context, err error) error {
 	}
 	return err
 }
+
+// snakeCase turns an Event's Op into an Error's ("GetByKey": "get_by_key").
+func snakeCase(op string) string {
+	var b []byte
+	for i := 0; i < len(op); i++ {
+		ch := op[i]
+		if 'A' <= ch && ch <= 'Z' {
+			if i > 0 {
+				b = append(b, '_')
+			}
+			ch += 'a' - 'A'
+		}
+		b = append(b, ch)
+	}
+	return string(b)
+}

@@ -42,12 +42,7 @@ func TestObserverEvents(t *testing.T) {
 			servers := trio(t)
 			var rec recorder
 			opts := append([]Option{WithObserver(rec.observe)}, proto.opts...)
-			c, err := New(servers, opts...)
-			require.NoError(t, err)
-			t.Cleanup(func() { c.Close() })
-			p, err := NewPool(servers, 2, opts...)
-			require.NoError(t, err)
-			t.Cleanup(func() { p.Close() })
+			c, p := clientAndPoolOn(t, servers, 2, opts...)
 			pNoCoal, err := NewPool(servers, 2, append(opts, WithCoalescing(false))...)
 			require.NoError(t, err)
 			t.Cleanup(func() { pNoCoal.Close() })
