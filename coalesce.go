@@ -427,5 +427,5 @@ func (s *handle) missError(op, key string, batchErr *Error) *Error {
 func (p *pool) checkKey(op, key string) error {
 	p.bmu.RLock()
 	defer p.bmu.RUnlock()
-	return p.master.checkKey(op, key)
+	return p.master().checkKey(op, key)
 }

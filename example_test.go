@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -326,4 +328,59 @@ func ExampleError() {
 	// code: MEMCACHED_NOTSTORED - NOT STORED
 	// temporary: false
 	// not stored: true
+}
+
+// A service whose memcached servers are the addresses of one DNS name (a
+// Kubernetes headless service, an autoscaled group) re-resolves the name
+// now and then and gives the pool the new list when the answer changes.
+func ExamplePool_SetServers() {
+	// Here the name is "localhost" and the port that of the example's
+	// server; in production, say, "memcached.cache.svc.cluster.local" and
+	// 11211.
+	_, port, _ := strings.Cut(strings.Split(os.Getenv("MEMCACHED_SERVERS"), ",")[0], ":")
+	resolve := func(ctx context.Context) ([]string, error) {
+		addrs, err := net.DefaultResolver.LookupIPAddr(ctx, "localhost")
+		if err != nil {
+			return nil, err
+		}
+		var servers []string
+		for _, a := range addrs {
+			if a.IP.To4() != nil { // the example's server listens on IPv4 only
+				servers = append(servers, net.JoinHostPort(a.IP.String(), port))
+			}
+		}
+		sort.Strings(servers) // libmemcached keeps the order given
+		return servers, nil
+	}
+
+	// Start on a list that is out of date: one server that is gone.
+	pool, err := libmemcached.NewPool([]string{"127.0.0.1:1"}, 8)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+
+	refresh := func(ctx context.Context) error {
+		servers, err := resolve(ctx)
+		if err != nil || len(servers) == 0 || slices.Equal(servers, pool.Servers()) {
+			return err // keep the old list when DNS fails or says nothing new
+		}
+		return pool.SetServers(servers)
+	}
+	// A service runs refresh from a ticker (every 30 s, say); once is
+	// enough here.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := refresh(ctx); err != nil {
+		log.Fatal(err)
+	}
+	if err := pool.Set(&libmemcached.Item{Key: "dns-example", Value: []byte("on the resolved servers")}); err != nil {
+		log.Fatal(err)
+	}
+	it, err := pool.Get("dns-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d server(s); %s\n", len(pool.Servers()), it.Value)
+	// Output: 1 server(s); on the resolved servers
 }

@@ -29,7 +29,7 @@ type handle struct {
 	nsLen    int             // namespace length, counted against MaxKeyLength
 	counting bool            // C allocations go through the counting allocator
 	sasl     bool            // the handle has SASL credentials
-	pool     *pool           // the pool that owns the handle; nil: the handle owns memc
+	pool     *handlePool     // the pool that owns the handle; nil: the handle owns memc
 	scratch  *keyScratch     // reusable memory for multi-key requests
 }
 

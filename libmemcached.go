@@ -123,7 +123,7 @@ func (c *Client) finalize() {
 // drop disposes of a detached handle: back to its pool, or freed.
 func drop(h *handle) {
 	if h.pool != nil {
-		h.pool.put(h)
+		h.pool.p.put(h)
 		return
 	}
 	h.free()
@@ -152,24 +152,9 @@ func openServers(servers []string, o *options) (*handle, error) {
 	if err := checkLoadedLibrary(); err != nil {
 		return nil, err
 	}
-	if len(servers) == 0 {
-		return nil, &Error{Code: ReturnNoServers, Original: ReturnNoServers, Op: "new", Message: "no servers given"}
-	}
-	specs := make([]serverSpec, 0, len(servers))
-	for _, s := range servers {
-		sp, err := parseServer(s)
-		if err != nil {
-			return nil, err
-		}
-		specs = append(specs, sp)
-	}
-	// pylibmc's "udp:" servers: all or none.
-	udp := specs[0].udp
-	for _, sp := range specs {
-		if sp.udp != udp {
-			return nil, &Error{Code: ReturnInvalidHostProtocol, Original: ReturnInvalidHostProtocol, Op: "new", Server: sp.String(),
-				Message: "cannot mix UDP servers with TCP or socket servers"}
-		}
+	specs, udp, err := parseServers("new", servers)
+	if err != nil {
+		return nil, err
 	}
 	memc := C.memcached_create(nil)
 	if memc == nil {
@@ -185,21 +170,9 @@ func openServers(servers []string, o *options) (*handle, error) {
 			return nil, err
 		}
 	}
-	for _, sp := range specs {
-		host := C.CString(sp.host)
-		var rc C.memcached_return_t
-		if sp.socket {
-			rc = C.memcached_server_add_unix_socket_with_weight(memc, host, C.uint32_t(sp.weight))
-		} else {
-			rc = C.memcached_server_add_with_weight(memc, host, C.in_port_t(sp.port), C.uint32_t(sp.weight))
-		}
-		C.free(unsafe.Pointer(host))
-		if rc != C.MEMCACHED_SUCCESS {
-			err := handleError(memc, "new", "", rc)
-			err.Server = sp.String()
-			C.memcached_free(memc)
-			return nil, err
-		}
+	if err := addServers(memc, "new", specs); err != nil {
+		C.memcached_free(memc)
+		return nil, err
 	}
 	return newHandle(memc, memc, o)
 }
@@ -276,6 +249,35 @@ func (c *Client) Clone() (*Client, error) {
 		return nil, err
 	}
 	return newClient(h, c.obs), nil
+}
+
+// SetServers replaces the client's servers, given as New takes them and
+// checked as New checks them (UDP servers only replace UDP servers). On
+// success every later operation uses the new list, with the same
+// behaviors, namespace and credentials, and new connections; an operation
+// in progress finishes on the old one first. On a client acquired from a
+// Pool it returns an error: use Pool.SetServers.
+func (c *Client) SetServers(servers []string) error {
+	specs, udp, err := parseServers("set_servers", servers)
+	if err != nil {
+		return err
+	}
+	var old *handle
+	err = do0(c.local(), context.Background(), call{}, func(h *handle) error {
+		if h.pool != nil {
+			return inputError("set_servers", "", ReturnInvalidArguments, "client belongs to a Pool: use Pool.SetServers")
+		}
+		nh, err := h.withServers("set_servers", specs, udp)
+		if err != nil {
+			return err
+		}
+		old, c.lh.h = h, nh
+		return nil
+	})
+	if old != nil {
+		old.free() // detached: nothing else can reach it
+	}
+	return err
 }
 
 // ---------------------------------------------------------------------------

@@ -36,22 +36,36 @@ type Pool struct {
 // pool is the Pool's state. The coalescer and the handles point at it, not
 // at the Pool, so that the Pool can have a finalizer.
 type pool struct {
-	master *handle              // the template handle; owned
-	cpool  *C.memcached_pool_st // libmemcachedutil's pool of clones of master.memc
-	size   int
-	sem    chan struct{} // one token per handle out
-	done   chan struct{} // closed by close
+	size int
+	sem  chan struct{} // one token per handle out
+	done chan struct{} // closed by close
 
 	mu     sync.Mutex
-	free   []*handle // idle slots: C halves (results, scratch) kept between uses
-	out    int
+	cur    *handlePool // where handles come from; SetServers replaces it
+	out    int         // handles out, of every handlePool
 	closed bool
 
-	bmu sync.RWMutex // behavior changes (writers) against handle fetches and reads of master
+	bmu sync.RWMutex // behavior and server changes (writers) against handle fetches and reads of the master
 
 	coal *coalescer  // nil when coalescing is off
 	obs  func(Event) // WithObserver, for the coalescer and acquired clients
 }
+
+// handlePool is one libmemcachedutil memcached_pool: a master handle for
+// one server list and the clones made of it. A Pool has one at a time;
+// SetServers retires it, and a retired one is freed when its last handle
+// comes back.
+type handlePool struct {
+	p       *pool
+	master  *handle              // the template handle; owned
+	cpool   *C.memcached_pool_st // libmemcachedutil's pool of clones of master.memc
+	free    []*handle            // idle slots: C halves (results, scratch) kept between uses (p.mu)
+	out     int                  // its handles out (p.mu)
+	retired bool                 // (p.mu)
+}
+
+// master is the current master handle (callers hold bmu).
+func (p *pool) master() *handle { return p.cur.master }
 
 // NewPool returns a pool of up to size clients for servers, configured by
 // opts as New does. Handles are created as they are first needed; like New,
@@ -90,19 +104,16 @@ func checkPoolSize(size int) error {
 }
 
 func newPool(master *handle, size int, o *options) (*Pool, error) {
-	cp := C.memcached_pool_create(master.memc, 1, C.uint32_t(size))
-	if cp == nil {
-		master.free()
-		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "new_pool"}
-	}
 	p := &pool{
-		master: master,
-		cpool:  cp,
-		size:   size,
-		sem:    make(chan struct{}, size),
-		done:   make(chan struct{}),
+		size: size,
+		sem:  make(chan struct{}, size),
+		done: make(chan struct{}),
 	}
-	master.pool = p
+	hp, err := p.newHandlePool(master)
+	if err != nil {
+		return nil, err
+	}
+	p.cur = hp
 	if !o.noCoalesce {
 		p.coal = newCoalescer(p, coalesceInFlight)
 	}
@@ -110,6 +121,19 @@ func newPool(master *handle, size int, o *options) (*Pool, error) {
 	p.obs = o.observer
 	runtime.SetFinalizer(pl, (*Pool).finalize)
 	return pl, nil
+}
+
+// newHandlePool makes the memcached_pool of master's clones; on failure it
+// frees master.
+func (p *pool) newHandlePool(master *handle) (*handlePool, error) {
+	cp := C.memcached_pool_create(master.memc, 1, C.uint32_t(p.size))
+	if cp == nil {
+		master.free()
+		return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "new_pool"}
+	}
+	hp := &handlePool{p: p, master: master, cpool: cp}
+	master.pool = hp
+	return hp, nil
 }
 
 // finalize is the safety net for a Pool nobody closed.
@@ -145,19 +169,23 @@ func (p *pool) take(ctx context.Context) (*handle, error) {
 		<-p.sem
 		return nil, ErrClosed
 	}
-	var s *handle
-	if n := len(p.free); n > 0 {
-		s, p.free = p.free[n-1], p.free[:n-1]
-	}
 	p.out++
 	p.mu.Unlock()
 
 	p.bmu.RLock()
-	f := C.lmc_pool_fetch(p.cpool)
-	binary, nsLen := p.master.binary, p.master.nsLen
+	p.mu.Lock()
+	hp := p.cur
+	var s *handle
+	if n := len(hp.free); n > 0 {
+		s, hp.free = hp.free[n-1], hp.free[:n-1]
+	}
+	hp.out++
+	p.mu.Unlock()
+	f := C.lmc_pool_fetch(hp.cpool)
+	binary, nsLen := hp.master.binary, hp.master.nsLen
 	p.bmu.RUnlock()
 	if f.memc == nil {
-		p.untake(s)
+		p.untake(hp, s)
 		code := ReturnCode(f.rc)
 		if code == ReturnSuccess || code == ReturnNotFound {
 			// A failed grow reports success; exhaustion (impossible
@@ -167,11 +195,11 @@ func (p *pool) take(ctx context.Context) (*handle, error) {
 		return nil, &Error{Code: code, Original: ReturnCode(f.rc), Op: "acquire", Message: "memcached_pool_fetch returned no handle"}
 	}
 	if s == nil {
-		s = &handle{pool: p, counting: p.master.counting, sasl: p.master.sasl}
-		s.c = C.lmc_client_new(p.master.memc, f.memc, boolInt(p.master.counting))
+		s = &handle{pool: hp, counting: hp.master.counting, sasl: hp.master.sasl}
+		s.c = C.lmc_client_new(hp.master.memc, f.memc, boolInt(hp.master.counting))
 		if s.c == nil {
-			C.memcached_pool_release(p.cpool, f.memc)
-			p.untake(nil)
+			C.memcached_pool_release(hp.cpool, f.memc)
+			p.untake(hp, nil)
 			return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "acquire"}
 		}
 	}
@@ -182,16 +210,23 @@ func (p *pool) take(ctx context.Context) (*handle, error) {
 	return s, nil
 }
 
-// untake gives back a token taken by take when no handle came of it.
-func (p *pool) untake(s *handle) {
+// untake gives back a token taken by take, with slot s (if any) of hp,
+// idle again; it frees hp if it is retired and this was its last handle,
+// and everything if the pool is closed and this was the last handle out.
+func (p *pool) untake(hp *handlePool, s *handle) {
 	p.mu.Lock()
 	if s != nil {
-		p.free = append(p.free, s)
+		hp.free = append(hp.free, s)
 	}
+	hp.out--
+	gone := hp.retired && hp.out == 0
 	p.out--
 	last := p.closed && p.out == 0
 	p.mu.Unlock()
 	<-p.sem
+	if gone {
+		hp.destroy()
+	}
 	if last {
 		p.destroy()
 	}
@@ -204,8 +239,8 @@ func (p *pool) put(s *handle) {
 	memc := s.memc
 	s.memc = nil
 	s.c.memc = nil
-	C.memcached_pool_release(p.cpool, memc)
-	p.untake(s)
+	C.memcached_pool_release(s.pool.cpool, memc)
+	p.untake(s.pool, s)
 }
 
 // Acquire returns a client for the caller's exclusive use, waiting until
@@ -277,7 +312,7 @@ func (p *Pool) Release(c *Client) {
 	if c == nil {
 		return
 	}
-	h := c.lh.detach(func(h *handle) bool { return h.pool == p.p })
+	h := c.lh.detach(func(h *handle) bool { return h.pool != nil && h.pool.p == p.p })
 	if h == nil {
 		return
 	}
@@ -326,11 +361,20 @@ func (p *pool) destroy() {
 	p.bmu.Lock() // no reader of master while it goes
 	defer p.bmu.Unlock()
 	p.mu.Lock()
-	slots := p.free
-	p.free = nil
-	cp := p.cpool
-	p.cpool = nil
+	hp := p.cur
 	p.mu.Unlock()
+	hp.destroy()
+}
+
+// destroy frees the handle pool's slots, its memcached_pool and its
+// master, once none of its handles is out; a second call does nothing.
+func (hp *handlePool) destroy() {
+	hp.p.mu.Lock()
+	slots := hp.free
+	hp.free = nil
+	cp := hp.cpool
+	hp.cpool = nil
+	hp.p.mu.Unlock()
 	if cp == nil {
 		return
 	}
@@ -339,7 +383,42 @@ func (p *pool) destroy() {
 		s.free()
 	}
 	C.memcached_pool_destroy(cp)
-	p.master.free()
+	hp.master.free()
+}
+
+// SetServers replaces the pool's servers, checked as NewPool checks them.
+// On success the pool hands out handles for the new list (with the same
+// behaviors, namespace and credentials) to every later operation and
+// Acquire; operations in progress, and clients acquired before, finish on
+// the old handles, which are freed as they come back. No caller fails or
+// waits longer than for one operation because of the change.
+func (p *Pool) SetServers(servers []string) error {
+	specs, udp, err := parseServers("set_servers", servers)
+	if err != nil {
+		return err
+	}
+	if err := p.p.lockOpen(); err != nil {
+		return err
+	}
+	defer p.p.bmu.Unlock()
+	master, err := p.p.master().withServers("set_servers", specs, udp)
+	if err != nil {
+		return err
+	}
+	hp, err := p.p.newHandlePool(master)
+	if err != nil {
+		return err
+	}
+	p.p.mu.Lock()
+	old := p.p.cur
+	p.p.cur = hp
+	old.retired = true
+	gone := old.out == 0
+	p.p.mu.Unlock()
+	if gone {
+		old.destroy()
+	}
+	return nil
 }
 
 // Get is Get on a handle of the pool. Concurrent Gets and GetMultis are
@@ -374,11 +453,10 @@ func (p *Pool) GetMultiContext(ctx context.Context, keys []string) (map[string]*
 // handle (memcached_pool_behavior_set); handles that are out take it when
 // released. Acquired clients keep the old value until then.
 func (p *Pool) SetBehavior(b Behavior, value uint64) error {
-	p.p.bmu.Lock()
-	defer p.p.bmu.Unlock()
-	if err := p.p.checkOpen(); err != nil {
+	if err := p.p.lockOpen(); err != nil {
 		return err
 	}
+	defer p.p.bmu.Unlock()
 	return p.p.setBehavior("set_behavior", b, value)
 }
 
@@ -386,11 +464,11 @@ func (p *pool) setBehavior(op string, b Behavior, value uint64) error {
 	if err := checkBehaviorValue(op, b, value); err != nil {
 		return err
 	}
-	rc := C.memcached_pool_behavior_set(p.cpool, libBehavior(b), C.uint64_t(value))
+	rc := C.memcached_pool_behavior_set(p.cur.cpool, libBehavior(b), C.uint64_t(value))
 	if rc != C.MEMCACHED_SUCCESS {
-		return handleError(p.master.memc, op, "", rc)
+		return handleError(p.master().memc, op, "", rc)
 	}
-	p.master.syncState()
+	p.master().syncState()
 	return nil
 }
 
@@ -401,11 +479,10 @@ func (p *Pool) SetBehaviors(m map[string]any) error {
 	if err != nil {
 		return err
 	}
-	p.p.bmu.Lock()
-	defer p.p.bmu.Unlock()
-	if err := p.p.checkOpen(); err != nil {
+	if err := p.p.lockOpen(); err != nil {
 		return err
 	}
+	defer p.p.bmu.Unlock()
 	for _, s := range settings {
 		if err := p.p.setBehavior("set_behaviors", s.b, s.value); err != nil {
 			if e, ok := err.(*Error); ok {
@@ -424,7 +501,7 @@ func (p *Pool) Behavior(b Behavior) (uint64, error) {
 	if err := p.p.checkOpen(); err != nil {
 		return 0, err
 	}
-	return behaviorGet(p.p.master.memc, b)
+	return behaviorGet(p.p.master().memc, b)
 }
 
 // Behaviors is Client.Behaviors for the pool's master handle.
@@ -434,7 +511,18 @@ func (p *Pool) Behaviors() map[string]any {
 	if p.p.checkOpen() != nil {
 		return nil
 	}
-	return behaviorsOf(p.p.master.memc)
+	return behaviorsOf(p.p.master().memc)
+}
+
+// lockOpen takes bmu for a change of behaviors or servers, unless the pool
+// is closed (then it returns ErrClosed, unlocked).
+func (p *pool) lockOpen() error {
+	p.bmu.Lock()
+	if err := p.checkOpen(); err != nil {
+		p.bmu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // checkOpen reports ErrClosed once Close was called; callers hold bmu, so

@@ -1,12 +1,20 @@
 package libmemcached
 
-// Server strings: parsing "host:port:weight", "[v6]:port", socket paths
-// and pylibmc's "udp:" forms.
+// Server lists: parsing "host:port:weight", "[v6]:port", socket paths
+// and pylibmc's "udp:" forms, and putting them on a handle.
+
+/*
+#include <stdlib.h>
+#include <libmemcached-1.0/memcached.h>
+*/
+import "C"
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 type serverSpec struct {
@@ -110,4 +118,71 @@ func parseServer(s string) (serverSpec, error) {
 		sp.weight = w
 	}
 	return sp, nil
+}
+
+// parseServers checks a server list (New, SetServers) and reports whether
+// its servers are UDP (pylibmc's "udp:" forms: all or none).
+func parseServers(op string, servers []string) ([]serverSpec, bool, error) {
+	if len(servers) == 0 {
+		return nil, false, &Error{Code: ReturnNoServers, Original: ReturnNoServers, Op: op, Message: "no servers given"}
+	}
+	specs := make([]serverSpec, 0, len(servers))
+	for _, s := range servers {
+		sp, err := parseServer(s)
+		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				e.Op = op
+			}
+			return nil, false, err
+		}
+		specs = append(specs, sp)
+	}
+	udp := specs[0].udp
+	for _, sp := range specs {
+		if sp.udp != udp {
+			return nil, false, &Error{Code: ReturnInvalidHostProtocol, Original: ReturnInvalidHostProtocol, Op: op, Server: sp.String(),
+				Message: "cannot mix UDP servers with TCP or socket servers"}
+		}
+	}
+	return specs, udp, nil
+}
+
+// addServers adds the servers to memc.
+func addServers(memc *C.memcached_st, op string, specs []serverSpec) *Error {
+	for _, sp := range specs {
+		host := C.CString(sp.host)
+		var rc C.memcached_return_t
+		if sp.socket {
+			rc = C.memcached_server_add_unix_socket_with_weight(memc, host, C.uint32_t(sp.weight))
+		} else {
+			rc = C.memcached_server_add_with_weight(memc, host, C.in_port_t(sp.port), C.uint32_t(sp.weight))
+		}
+		C.free(unsafe.Pointer(host))
+		if rc != C.MEMCACHED_SUCCESS {
+			err := handleError(memc, op, "", rc)
+			err.Server = sp.String()
+			return err
+		}
+	}
+	return nil
+}
+
+// withServers returns a new handle like h (memcached_clone: behaviors,
+// namespace, credentials) over the servers specs instead of h's.
+func (h *handle) withServers(op string, specs []serverSpec, udp bool) (*handle, error) {
+	if udp != (C.memcached_behavior_get(h.memc, C.MEMCACHED_BEHAVIOR_USE_UDP) != 0) {
+		return nil, &Error{Code: ReturnInvalidHostProtocol, Original: ReturnInvalidHostProtocol, Op: op,
+			Message: "UDP servers can only replace UDP servers, and TCP or socket servers only TCP or socket servers"}
+	}
+	cl, err := h.clone()
+	if err != nil {
+		return nil, err
+	}
+	C.memcached_servers_reset(cl.memc)
+	if err := addServers(cl.memc, op, specs); err != nil {
+		cl.free()
+		return nil, err
+	}
+	return cl, nil
 }
