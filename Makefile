@@ -43,12 +43,16 @@ vet: deps
 # built with -tags nolibmc and the bench reports libmc as absent.
 MEMCTL_TAGS = $$(command -v g++ >/dev/null 2>&1 || echo nolibmc)
 
+# otelmemcached is a module of its own too (OpenTelemetry stays out of
+# the library's go.mod), vetted and tested from its folder like memctl.
+#
 # The second run builds the finalizers' leak report (-tags
 # libmemcached_leakcheck) and checks it.
 test: deps check-generated fmt-check vet
 	$(GO) test $(GOTEST_FLAGS) ./... ./integration_test/...
 	$(GO) test -tags libmemcached_leakcheck $(GOTEST_FLAGS) -run 'Dropped|LeakReport' .
 	cd cmd/memctl && $(GO) vet -tags "$(MEMCTL_TAGS)" ./... && $(GO) test -tags "$(MEMCTL_TAGS)" $(GOTEST_FLAGS) ./...
+	cd otelmemcached && $(GO) vet ./... && $(GO) test $(GOTEST_FLAGS) ./...
 
 # The package's tests against the other libmemcached releases users have:
 # 1.0.18 (macOS Homebrew, Ubuntu 22.04; from Debian 11's packages) and 1.1.0
