@@ -104,17 +104,17 @@ func (q *coalescer) get(ctx context.Context, key string) (*Item, error) {
 		err = q.p.checkKey("get", key)
 	}
 	if err != nil {
-		q.report(cl, nil, start, 0, err)
+		q.report(ctx, cl, nil, start, 0, err)
 		return nil, err
 	}
 	w := waiters.Get().(*waiter)
 	w.key, w.multi = key, false
 	if !q.submit(ctx, w) {
-		q.report(cl, nil, start, 0, ctx.Err())
+		q.report(ctx, cl, nil, start, 0, ctx.Err())
 		return nil, ctx.Err()
 	}
 	it, err := w.item, w.err
-	q.report(cl, w, start, hits(it), err)
+	q.report(ctx, cl, w, start, hits(it), err)
 	*w = waiter{done: w.done}
 	waiters.Put(w)
 	return it, err
@@ -129,22 +129,22 @@ func (q *coalescer) getMulti(ctx context.Context, keys []string) (map[string]*It
 	}
 	if err == nil && len(keys) == 0 {
 		if err = q.p.checkOpen(); err == nil {
-			q.report(cl, nil, start, 0, nil)
+			q.report(ctx, cl, nil, start, 0, nil)
 			return map[string]*Item{}, nil
 		}
 	}
 	if err != nil {
-		q.report(cl, nil, start, 0, err)
+		q.report(ctx, cl, nil, start, 0, err)
 		return nil, err
 	}
 	w := waiters.Get().(*waiter)
 	w.keys, w.multi = keys, true
 	if !q.submit(ctx, w) {
-		q.report(cl, nil, start, 0, ctx.Err())
+		q.report(ctx, cl, nil, start, 0, ctx.Err())
 		return nil, ctx.Err()
 	}
 	items, err := w.items, w.err
-	q.report(cl, w, start, len(items), err)
+	q.report(ctx, cl, w, start, len(items), err)
 	*w = waiter{done: w.done}
 	waiters.Put(w)
 	return items, err
@@ -160,12 +160,12 @@ func (q *coalescer) now() time.Time {
 
 // report gives the observer the Event of a coalesced call: w is nil for
 // a call that never joined a batch (or left it), whose wait was all of it.
-func (q *coalescer) report(cl call, w *waiter, start time.Time, hits int, err error) {
+func (q *coalescer) report(ctx context.Context, cl call, w *waiter, start time.Time, hits int, err error) {
 	obs := q.p.obs
 	if obs == nil {
 		return
 	}
-	ev := Event{Op: cl.op, Keys: cl.keys, Hits: hits, Duration: time.Since(start), Batch: 1, Err: err}
+	ev := Event{Op: cl.op, Keys: cl.keys, Hits: hits, Duration: time.Since(start), Batch: 1, Err: err, Context: ctx}
 	switch {
 	case w == nil:
 		ev.Wait = ev.Duration

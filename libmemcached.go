@@ -312,11 +312,11 @@ type call struct {
 func do[T any](c *commands, ctx context.Context, cl call, fn func(*handle) (T, error)) (v T, err error) {
 	if cl.byKey && cl.key == "" {
 		err := inputError(snakeCase(cl.op), "", ReturnBadKeyProvided, "empty server key")
-		c.observe(cl, nil, time.Time{}, 0, err)
+		c.observe(ctx, cl, nil, time.Time{}, 0, err)
 		return v, err
 	}
 	if err := ctx.Err(); err != nil {
-		c.observe(cl, nil, time.Time{}, 0, err)
+		c.observe(ctx, cl, nil, time.Time{}, 0, err)
 		return v, err
 	}
 	var start time.Time
@@ -325,7 +325,7 @@ func do[T any](c *commands, ctx context.Context, cl call, fn func(*handle) (T, e
 	}
 	h, err := c.src.acquire(ctx)
 	if err != nil {
-		c.observe(cl, nil, start, 0, err)
+		c.observe(ctx, cl, nil, start, 0, err)
 		return v, err
 	}
 	var wait time.Duration
@@ -336,7 +336,7 @@ func do[T any](c *commands, ctx context.Context, cl call, fn func(*handle) (T, e
 		var ev Event
 		if c.obs != nil {
 			ev = cl.event(h, start, wait, err)
-			ev.Hits = hits(v)
+			ev.Hits, ev.Context = hits(v), ctx
 		}
 		c.src.release(h)
 		if c.obs != nil {

@@ -30,6 +30,10 @@ type Event struct {
 	// Err is the operation's error, nil on success (a Get that missed has
 	// ErrCacheMiss).
 	Err error
+	// Context is the context the operation was called with
+	// (context.Background() for the plain forms), so that an observer can
+	// tie the Event to the caller's trace. It may be done by now.
+	Context context.Context
 }
 
 // WithObserver calls fn once per operation of the Client or Pool (and of
@@ -56,14 +60,16 @@ func (cl call) event(h *handle, start time.Time, wait time.Duration, err error) 
 
 // observe reports a call that got no handle (the context ended, the Pool
 // or Client is closed).
-func (c *commands) observe(cl call, h *handle, start time.Time, wait time.Duration, err error) {
+func (c *commands) observe(ctx context.Context, cl call, h *handle, start time.Time, wait time.Duration, err error) {
 	if c.obs == nil || cl.op == "" {
 		return
 	}
 	if start.IsZero() {
 		start = time.Now()
 	}
-	c.obs(cl.event(h, start, wait, err))
+	ev := cl.event(h, start, wait, err)
+	ev.Context = ctx
+	c.obs(ev)
 }
 
 // hits counts the items in a get's result.

@@ -102,10 +102,42 @@ func TestObserverEvents(t *testing.T) {
 	}
 }
 
-// zeroTimes clears an Event's durations, for comparing the rest.
+// zeroTimes clears an Event's durations and context, for comparing the
+// rest.
 func zeroTimes(ev Event) Event {
-	ev.Duration, ev.Wait = 0, 0
+	ev.Duration, ev.Wait, ev.Context = 0, 0, nil
 	return ev
+}
+
+type ctxKey struct{}
+
+// An Event carries the caller's context, on every path: a Client, a
+// coalesced and an uncoalesced Pool, a done context.
+func TestObserverContext(t *testing.T) {
+	var rec recorder
+	s := sharedServer(t)
+	c, p := clientAndPool(t, s.Addr, 2, WithObserver(rec.observe))
+	pNoCoal, err := NewPool([]string{s.Addr}, 2, WithObserver(rec.observe), WithCoalescing(false))
+	require.NoError(t, err)
+	t.Cleanup(func() { pNoCoal.Close() })
+	ctx := context.WithValue(context.Background(), ctxKey{}, "caller")
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	for name, st := range map[string]contextStore{"client": c, "pool": p, "pool without coalescing": pNoCoal} {
+		rec.take()
+		st.GetContext(ctx, ctKey(t, "k"))
+		st.SetContext(ctx, &Item{Key: ctKey(t, "k"), Value: []byte("v")})
+		st.GetMultiContext(ctx, []string{ctKey(t, "k")})
+		st.GetContext(done, ctKey(t, "k"))
+		st.Get(ctKey(t, "k"))
+		evs := rec.take()
+		require.Len(t, evs, 5, name)
+		for _, ev := range evs[:4] {
+			require.NotNil(t, ev.Context, "%s %s", name, ev.Op)
+			assert.Equal(t, "caller", ev.Context.Value(ctxKey{}), "%s %s", name, ev.Op)
+		}
+		assert.Equal(t, context.Background(), evs[4].Context, "%s: the plain form's context", name)
+	}
 }
 
 // Gets that share a coalesced round trip say so: Batch counts the callers,

@@ -45,10 +45,10 @@
 // GetMulti), db.operation.batch.size (the keys of a GetMulti, SetMulti or
 // DeleteMulti of two or more), memcached.client.batch.size (when callers
 // shared a round trip) and memcached.client.wait_time (the part of the
-// span spent waiting, in seconds). A failed operation's span has status Error with the
-// error's text, which names the key. The library's Event carries no
-// context, so each span is the root of a trace of its own rather than a
-// child of the caller's span.
+// span spent waiting, in seconds). A failed operation's span has status
+// Error with the error's text, which names the key. A span is the child of
+// the span in the Event's context: the caller's, for the Context forms
+// (GetContext, ...); the plain forms' spans are roots.
 //
 // # Outcomes and errors
 //
@@ -204,10 +204,15 @@ func New(opts ...Option) (*Observer, error) {
 }
 
 // Observe records one Event: give it to libmemcached.WithObserver. It
-// takes the end of the operation to be now.
+// takes the end of the operation to be now. The span is a child of the span
+// in the Event's context (the one the operation was called with, for the
+// Context forms), and the metrics are recorded in that context too.
 func (o *Observer) Observe(ev libmemcached.Event) {
 	end := time.Now()
 	ctx := context.Background()
+	if ev.Context != nil {
+		ctx = context.WithoutCancel(ev.Context) // it may be done by now
+	}
 	se := o.series(ev)
 	o.duration.RecordSet(ctx, ev.Duration.Seconds(), se.set)
 	o.wait.RecordSet(ctx, ev.Wait.Seconds(), o.waitSet)

@@ -116,6 +116,27 @@ func op(name string) attribute.KeyValue { return attribute.String("db.operation.
 // The operations of a Client against a live memcached: a histogram point
 // per operation with semconv's attributes and buckets, hits and misses
 // counted, and a span per operation; a miss is no error.
+// A span is the child of the span in the context the operation was
+// called with.
+func TestSpanParent(t *testing.T) {
+	tm := newTelemetry(t)
+	mc, err := libmemcached.New([]string{shared.addr}, libmemcached.WithObserver(tm.obs.Observe))
+	require.NoError(t, err)
+	defer mc.Close()
+	tp := sdktrace.NewTracerProvider()
+	defer tp.Shutdown(context.Background())
+	ctx, parent := tp.Tracer("caller").Start(context.Background(), "handle request")
+	k := "otel-parent-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	require.NoError(t, mc.SetContext(ctx, &libmemcached.Item{Key: k, Value: []byte("v")}))
+	require.NoError(t, mc.Set(&libmemcached.Item{Key: k, Value: []byte("v")}))
+	parent.End()
+	spans := tm.spans.Ended()
+	require.Len(t, spans, 2)
+	assert.Equal(t, parent.SpanContext().TraceID(), spans[0].SpanContext().TraceID(), "the Context form's span is in the caller's trace")
+	assert.Equal(t, parent.SpanContext().SpanID(), spans[0].Parent().SpanID(), "under the caller's span")
+	assert.False(t, spans[1].Parent().IsValid(), "the plain form's span is a root")
+}
+
 func TestClientOperations(t *testing.T) {
 	tm := newTelemetry(t)
 	mc, err := libmemcached.New([]string{shared.addr}, libmemcached.WithObserver(tm.obs.Observe))
@@ -199,7 +220,7 @@ func TestClientOperations(t *testing.T) {
 		names[i] = s.Name()
 		assert.Equal(t, trace.SpanKindClient, s.SpanKind())
 		assert.Equal(t, codes.Unset, s.Status().Code, "%s: no failures", s.Name())
-		assert.False(t, s.Parent().IsValid(), "the Event has no context: a root span")
+		assert.False(t, s.Parent().IsValid(), "a plain form's span is a root")
 		assert.True(t, s.EndTime().After(s.StartTime()), s.Name())
 		assert.Equal(t, otelmemcached.ScopeName, s.InstrumentationScope().Name)
 	}
