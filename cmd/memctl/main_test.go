@@ -164,7 +164,7 @@ func TestIncrDecr(t *testing.T) {
 	mc(t, "incr", missing).wantErr(t, 1, "libmemcached: incr", "NOT FOUND")
 	mc(t, "decr", missing, "2").wantErr(t, 1, "libmemcached: decr", "NOT FOUND")
 	mc(t, "incr", k, "x").wantErr(t, 2, "N must be a non-negative integer")
-	mc(t, "incr", k, "99999999999").want(t, 0, "99999999999\n") // 64-bit deltas (from 0)
+	mc(t, "incr", k, "99999999999").want(t, 0, "99999999999\n")          // 64-bit deltas (from 0)
 	mc(t, "incr", k, "18446744073709551615").want(t, 0, "99999999998\n") // + (2^64 - 1) wraps
 	mc(t, "set", k, "abc").want(t, 0, "")
 	mc(t, "incr", k).wantErr(t, 1, "CLIENT ERROR")
