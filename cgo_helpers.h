@@ -48,6 +48,8 @@ typedef struct lmc_client {
   uint32_t auth_n, auth_cap;
   char server[1100];          // lmc_server_for, lmc_last_server: the name
   size_t server_len;          // (kept apart from out, which may hold items)
+  char fail_msg[256];         // a per-server helper's own text for the error record of the
+                              // server it failed on (else libmemcached's last message)
 } lmc_client;
 
 // One record of lmc_mget's output, followed by key and value bytes; each
@@ -133,8 +135,24 @@ memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len);
 
 // lmc_versions asks every server for its version, over a fresh connection
 // (a real round trip: memcached_version caches versions), and appends one
-// lmc_str_rec (server, version, "") per server, or an error record.
-memcached_return_t lmc_versions(lmc_client *c);
+// lmc_str_rec (server, version, "") per server, or an error record. The
+// version is libmemcached's numbers ("1.6.18"); for a server whose VERSION
+// line is not a number, which libmemcached cannot parse, it is the
+// server's own text ("mcrouter 0.41.0", asked for again with
+// lmc_version_text) when text is set, and "" otherwise: the server
+// answered, which is all a ping needs.
+memcached_return_t lmc_versions(lmc_client *c, int text);
+
+// LMC_VERSION_TEXT_MAX is the longest version text kept.
+#define LMC_VERSION_TEXT_MAX 200
+
+// lmc_version_text sends one version request to the server in, over a
+// socket of its own, with one's protocol and timeouts (connect timeout to
+// connect, poll timeout for the exchange), and copies the text of the
+// answer (the rest of the VERSION line, or the binary answer's body), at
+// most cap bytes, to out. On failure msg says what failed.
+memcached_return_t lmc_version_text(memcached_st *one, const memcached_instance_st *in, char *out,
+                                    size_t cap, size_t *out_len, char *msg, size_t msgcap);
 
 // lmc_servers appends one lmc_str_rec (server, "", "") per server.
 size_t lmc_servers(lmc_client *c);

@@ -543,7 +543,7 @@ func (h *handle) stats(arg string) (map[string]map[string]string, error) {
 
 func (h *handle) versions(op string) (map[string]string, error) {
 	out := make(map[string]string)
-	err := h.perServer(op, C.lmc_versions(h.c), func(r strRec) { out[r.s[0]] = r.s[1] })
+	err := h.perServer(op, C.lmc_versions(h.c, boolInt(op == "version")), func(r strRec) { out[r.s[0]] = r.s[1] })
 	return out, err
 }
 

@@ -3,6 +3,7 @@ package libmemcached
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -18,7 +19,9 @@ import (
 )
 
 // Proxies: twemproxy (Debian's nutcracker, started in front of three real
-// memcached servers). Helpers here are prefixed "px".
+// memcached servers) and a server whose VERSION line is not a number (a
+// forwarding proxy of our own that answers version requests as mcrouter
+// does). Helpers here are prefixed "px".
 
 // pxRig is a twemproxy in front of three memcached servers.
 type pxRig struct {
@@ -264,4 +267,214 @@ func TestTwemproxyPoolConcurrentGets(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// ---------------------------------------------------------------------------
+// A server whose VERSION line is not a number
+
+// pxWordyVersion is what the fake proxy answers to a version request, as
+// mcrouter does.
+const pxWordyVersion = "mcrouter 0.41.0"
+
+// pxFakeMcrouter is a proxy on loopback that forwards every request to a
+// memcached and every answer back, except that the text of version
+// answers (ASCII "VERSION ..." lines and binary version packets) becomes
+// pxWordyVersion. It counts the version answers it rewrote.
+type pxFakeMcrouter struct {
+	Addr string
+	mu   sync.Mutex
+	n    int
+}
+
+func (f *pxFakeMcrouter) rewrote() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+// pxStartFakeMcrouter starts a pxFakeMcrouter in front of backend. After
+// maxConns connections (0: no limit) it closes each new one at once, or,
+// with hang, holds it open and never answers.
+func pxStartFakeMcrouter(t testing.TB, backend string, maxConns int, hang bool) *pxFakeMcrouter {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	f := &pxFakeMcrouter{Addr: l.Addr().String()}
+	var conns sync.WaitGroup
+	var held []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		conns.Wait()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	conns.Add(1)
+	go func() {
+		defer conns.Done()
+		for accepted := 1; ; accepted++ {
+			client, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if maxConns > 0 && accepted > maxConns {
+				if hang {
+					held = append(held, client)
+				} else {
+					client.Close()
+				}
+				continue
+			}
+			server, err := net.Dial("tcp", backend)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			conns.Add(2)
+			go func() { // requests, as they are
+				defer conns.Done()
+				io.Copy(server, client)
+				server.Close()
+			}()
+			go func() { // answers, version text rewritten
+				defer conns.Done()
+				f.answers(client, server)
+				client.Close()
+			}()
+		}
+	}()
+	return f
+}
+
+// answers copies server's answers to client, rewriting version text.
+func (f *pxFakeMcrouter) answers(client io.Writer, server io.Reader) {
+	r := bufio.NewReader(server)
+	w := bufio.NewWriter(client)
+	defer w.Flush()
+	for {
+		if r.Buffered() == 0 && w.Flush() != nil {
+			return
+		}
+		first, err := r.Peek(1)
+		if err != nil {
+			return
+		}
+		if first[0] == 0x81 { // a binary answer: 24-byte header, then the body
+			hdr := make([]byte, 24)
+			if _, err := io.ReadFull(r, hdr); err != nil {
+				return
+			}
+			body := make([]byte, binary.BigEndian.Uint32(hdr[8:12]))
+			if _, err := io.ReadFull(r, body); err != nil {
+				return
+			}
+			if hdr[1] == 0x0b && hdr[6] == 0 && hdr[7] == 0 {
+				body = []byte(pxWordyVersion)
+				binary.BigEndian.PutUint32(hdr[8:12], uint32(len(body)))
+				f.count()
+			}
+			w.Write(hdr)
+			w.Write(body)
+			continue
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		switch {
+		case strings.HasPrefix(line, "VERSION "):
+			line = "VERSION " + pxWordyVersion + "\r\n"
+			f.count()
+		case strings.HasPrefix(line, "VALUE "): // the data block follows
+			fields := strings.Fields(line)
+			n, _ := strconv.Atoi(fields[3])
+			w.WriteString(line)
+			if _, err := io.CopyN(w, r, int64(n)+2); err != nil {
+				return
+			}
+			continue
+		}
+		w.WriteString(line)
+	}
+}
+
+func (f *pxFakeMcrouter) count() {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+}
+
+// Ping and Version against a server whose VERSION line is text: Ping
+// succeeds, Version reports the server's own text for it, and the numbers
+// of a real memcached next to it as before; data operations pass.
+func TestWordyVersion(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			backend := newServer(t)
+			other := newServer(t)
+			f := pxStartFakeMcrouter(t, backend.Addr, 0, false)
+			direct, err := ctNew(t, []string{other.Addr}).Version()
+			require.NoError(t, err)
+			numeric := direct[other.Addr]
+			require.Regexp(t, `^\d+\.\d+\.\d+$`, numeric)
+
+			c := ctNew(t, []string{f.Addr, other.Addr}, p.opts...)
+			require.NoError(t, c.Ping())
+			v, err := c.Version()
+			require.NoError(t, err)
+			assert.Equal(t, map[string]string{f.Addr: pxWordyVersion, other.Addr: numeric}, v)
+			assert.GreaterOrEqual(t, f.rewrote(), 3, "the fake proxy answered the version requests itself")
+
+			// Through the fake proxy alone, for data too, and on a Pool.
+			only := ctNew(t, []string{f.Addr}, p.opts...)
+			require.NoError(t, only.Set(&Item{Key: "wordy", Value: []byte("v")}))
+			it, err := only.Get("wordy")
+			require.NoError(t, err)
+			assert.Equal(t, "v", string(it.Value))
+			pool, err := NewPool([]string{f.Addr}, 2, p.opts...)
+			require.NoError(t, err)
+			defer pool.Close()
+			require.NoError(t, pool.Ping())
+			v, err = pool.Version()
+			require.NoError(t, err)
+			assert.Equal(t, map[string]string{f.Addr: pxWordyVersion}, v)
+		})
+	}
+}
+
+// When the second request, for the text, fails (here the server closes
+// every connection after the first), Version reports that server's
+// failure and what failed.
+func TestWordyVersionTextFails(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			f := pxStartFakeMcrouter(t, newServer(t).Addr, 1, false)
+			c := ctNew(t, []string{f.Addr}, p.opts...)
+			_, err := c.Version()
+			e := ctErr(t, err)
+			assert.Equal(t, f.Addr, e.Server)
+			assert.Equal(t, "version", e.Op)
+			assert.ErrorIs(t, err, ErrConnectionFailure)
+			assert.Contains(t, e.Message, "closed the connection before answering the version request")
+			assert.Equal(t, 1, f.rewrote(), "libmemcached's request was answered in words")
+		})
+	}
+}
+
+// The second request honours the client's timeouts: a server that
+// answered libmemcached and then hangs fails Version within the poll
+// timeout, with a timeout error.
+func TestWordyVersionTextTimesOut(t *testing.T) {
+	f := pxStartFakeMcrouter(t, newServer(t).Addr, 1, true)
+	const pollMS = 300
+	c := ctNew(t, []string{f.Addr}, WithBehaviors(map[string]any{"_poll_timeout": pollMS, "connect_timeout": pollMS}))
+	start := time.Now()
+	_, err := c.Version()
+	elapsed := time.Since(start)
+	e := ctErr(t, err)
+	assert.True(t, e.Timeout(), "%v", err)
+	assert.Equal(t, f.Addr, e.Server)
+	assert.Contains(t, e.Message, "version request")
+	assert.GreaterOrEqual(t, elapsed, pollMS*time.Millisecond/2)
+	assert.Less(t, elapsed, pollMS*time.Millisecond+2*time.Second)
 }
