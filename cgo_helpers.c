@@ -673,6 +673,31 @@ memcached_return_t lmc_versions(lmc_client *c, int text) {
   return lmc_each_server(c, lmc_version_one, &text);
 }
 
+int lmc_answers_ascii(lmc_client *c, const char *server, size_t server_len) {
+  uint32_t n = memcached_server_count(c->memc);
+  for (uint32_t i = 0; i < n; i++) {
+    const memcached_instance_st *in = memcached_server_instance_by_position(c->memc, i);
+    char name[sizeof c->server];
+    if (in == NULL || lmc_server_name(in, name, sizeof name) != server_len
+        || memcmp(name, server, server_len) != 0) {
+      continue;
+    }
+    memcached_return_t rc;
+    memcached_st *one = lmc_single(c->memc, in, &rc);
+    if (one == NULL) {
+      return 0;
+    }
+    int answered = memcached_behavior_set(one, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 0) == MEMCACHED_SUCCESS;
+    if (answered) {
+      answered = memcached_version(one) == MEMCACHED_SUCCESS || lmc_version_unparsed(one);
+    }
+    lmc_reset_after_timeout(one);
+    memcached_free(one);
+    return answered;
+  }
+  return 0;
+}
+
 // ---------------------------------------------------------------------------
 // The server's own version text (lmc_version_text): one version request
 // over a socket of our own, for a server whose VERSION line libmemcached

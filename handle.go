@@ -253,6 +253,7 @@ func (h *handle) fail(op, key string, rc C.memcached_return_t) *Error {
 	} else if e.Server == "" && isConnectionClass(e.Code) && C.lmc_last_server(h.c) == 1 {
 		e.Server = h.serverName()
 	}
+	h.explainRefusal(op, e)
 	return e
 }
 
@@ -558,6 +559,9 @@ func (h *handle) perServer(op string, rc C.memcached_return_t, add func(strRec))
 		}
 	}
 	if err := serverErrors(op, recs); err != nil {
+		if e, ok := err.(*Error); ok {
+			h.explainRefusal(op, e)
+		}
 		return err
 	}
 	if rc != C.MEMCACHED_SUCCESS {

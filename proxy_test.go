@@ -478,3 +478,72 @@ func TestWordyVersionTextTimesOut(t *testing.T) {
 	assert.GreaterOrEqual(t, elapsed, pollMS*time.Millisecond/2)
 	assert.Less(t, elapsed, pollMS*time.Millisecond+2*time.Second)
 }
+
+// ---------------------------------------------------------------------------
+// Refusals
+
+// twemproxy closes the connection on a command it does not support
+// (stats, flush_all) and on the binary protocol, without an answer. The
+// error says which command was refused, and the client goes on working.
+func TestTwemproxyRefusals(t *testing.T) {
+	r := pxTwemproxy(t)
+	pxStores(t, r.proxy.Addr, func(t *testing.T, s pxStore) {
+		k := "kept:" + t.Name()
+		require.NoError(t, s.Set(&Item{Key: k, Value: []byte("v")}))
+
+		err := s.FlushAll()
+		e := ctErr(t, err)
+		assert.Equal(t, "flush_all", e.Op)
+		assert.Equal(t, r.proxy.Addr, e.Server)
+		assert.ErrorIs(t, err, ErrNotSupported, "%v", err)
+		assert.False(t, e.Temporary(), "a refusal is not temporary: %v", err)
+		assert.Contains(t, err.Error(), `refused the command "flush_all" (twemproxy does not support it)`)
+		it, err := s.Get(k)
+		require.NoError(t, err, "after a refused flush_all")
+		assert.Equal(t, "v", string(it.Value), "nothing was flushed")
+
+		_, err = s.Stats()
+		e = ctErr(t, err)
+		assert.Equal(t, "stats", e.Op)
+		assert.Equal(t, r.proxy.Addr, e.Server)
+		assert.ErrorIs(t, err, ErrNotSupported, "%v", err)
+		assert.Contains(t, err.Error(), `refused the command "stats"`)
+		require.NoError(t, s.Set(&Item{Key: k, Value: []byte("w")}), "after a refused stats")
+	})
+
+	// The binary protocol: twemproxy speaks ASCII only.
+	c := ctNew(t, []string{r.proxy.Addr}, WithBinaryProtocol())
+	for _, op := range []struct {
+		name string
+		run  func() error
+	}{
+		{"set", func() error { return c.Set(&Item{Key: "bin:" + t.Name(), Value: []byte("v")}) }},
+		{"get", func() error { _, err := c.Get("bin:" + t.Name()); return err }},
+		{"get_multi", func() error { _, err := c.GetMulti([]string{"bin:" + t.Name(), "bin2:" + t.Name()}); return err }},
+		{"incr", func() error { _, err := c.Increment("bin:"+t.Name(), 1); return err }},
+		{"touch", func() error { return c.Touch("bin:"+t.Name(), 10) }},
+		{"ping", c.Ping},
+		{"version", func() error { _, err := c.Version(); return err }},
+	} {
+		err := op.run()
+		e := ctErr(t, err)
+		assert.Equal(t, op.name, e.Op)
+		assert.ErrorIs(t, err, ErrNotSupported, "binary %s: %v", op.name, err)
+		assert.Equal(t, r.proxy.Addr, e.Server, "binary %s", op.name)
+		assert.Contains(t, err.Error(), "refused the binary protocol (twemproxy speaks only ASCII", "binary %s", op.name)
+	}
+}
+
+// A server that closes the connection because it went away is not
+// mistaken for a refusal: the error stays a connection failure.
+func TestProxyClosedIsNotRefused(t *testing.T) {
+	s := newServer(t)
+	c := ctNew(t, []string{s.Addr})
+	require.NoError(t, c.Set(&Item{Key: "gone", Value: []byte("v")}))
+	s.Stop()
+	_, err := c.Get("gone")
+	e := ctErr(t, err)
+	assert.NotEqual(t, ReturnNotSupported, e.Code, "%v", err)
+	assert.True(t, e.Temporary(), "%v", err)
+	assert.NotContains(t, err.Error(), "refused the")
+}
