@@ -516,6 +516,12 @@ func multiError(op string, n int, errs []error) *Error {
 
 func (h *handle) flushAll() error {
 	rc := C.memcached_flush(h.memc, 0)
+	if rc == C.MEMCACHED_SUCCESS && h.binary && C.memcached_last_error(h.memc) != C.MEMCACHED_SUCCESS {
+		// libmemcached reads the binary flushes' answers and discards the
+		// outcome: a server that failed (or a proxy that refused, closing
+		// the connection) is only in the handle's last error.
+		rc = C.MEMCACHED_SOME_ERRORS
+	}
 	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED {
 		return nil
 	}

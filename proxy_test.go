@@ -522,6 +522,7 @@ func TestTwemproxyRefusals(t *testing.T) {
 		{"get_multi", func() error { _, err := c.GetMulti([]string{"bin:" + t.Name(), "bin2:" + t.Name()}); return err }},
 		{"incr", func() error { _, err := c.Increment("bin:"+t.Name(), 1); return err }},
 		{"touch", func() error { return c.Touch("bin:"+t.Name(), 10) }},
+		{"flush_all", c.FlushAll},
 		{"ping", c.Ping},
 		{"version", func() error { _, err := c.Version(); return err }},
 	} {
@@ -532,6 +533,28 @@ func TestTwemproxyRefusals(t *testing.T) {
 		assert.Equal(t, r.proxy.Addr, e.Server, "binary %s", op.name)
 		assert.Contains(t, err.Error(), "refused the binary protocol (twemproxy speaks only ASCII", "binary %s", op.name)
 	}
+}
+
+// libmemcached discards the answers to binary flushes; FlushAll reports
+// a server that failed from the handle's last error, which a flush starts
+// afresh: an earlier miss or failure does not fail it.
+func TestBinaryFlushAllOutcome(t *testing.T) {
+	s := newServer(t)
+	dead := ctDeadAddr(t)
+	c := ctNew(t, []string{s.Addr}, WithBinaryProtocol())
+	require.NoError(t, c.Set(&Item{Key: "flushed", Value: []byte("v")}))
+	_, err := c.Get("absent")
+	require.ErrorIs(t, err, ErrCacheMiss)
+	require.Error(t, ctNew(t, []string{dead}, WithBinaryProtocol()).Set(&Item{Key: "k", Value: []byte("v")}))
+	require.NoError(t, c.FlushAll(), "a flush after a miss")
+	_, err = c.Get("flushed")
+	assert.ErrorIs(t, err, ErrCacheMiss, "flushed")
+
+	both := ctNew(t, []string{s.Addr, dead}, WithBinaryProtocol())
+	err = both.FlushAll()
+	e := ctErr(t, err)
+	assert.ErrorIs(t, err, ErrConnectionFailure, "%v", err)
+	assert.Equal(t, dead, e.Server)
 }
 
 // A server that closes the connection because it went away is not
