@@ -166,12 +166,14 @@ func TestTwemproxyOperations(t *testing.T) {
 
 		ctr := "ctr:" + t.Name()
 		require.NoError(t, s.Set(&Item{Key: ctr, Value: []byte("10")}))
-		n, err := s.Increment(ctr, 5)
-		require.NoError(t, err)
-		assert.Equal(t, uint64(15), n)
-		n, err = s.Decrement(ctr, 3)
-		require.NoError(t, err)
-		assert.Equal(t, uint64(12), n)
+		for _, step := range []struct {
+			op        func(string, uint64) (uint64, error)
+			by, after uint64
+		}{{s.Increment, 5, 15}, {s.Decrement, 3, 12}, {s.Increment, 1, 13}} {
+			n, err := step.op(ctr, step.by)
+			require.NoError(t, err)
+			assert.Equal(t, step.after, n)
+		}
 		_, err = s.Increment("absent:"+t.Name(), 1)
 		assert.ErrorIs(t, err, ErrCacheMiss)
 

@@ -38,22 +38,16 @@ func exchange(t *testing.T, addr, req string, n int) []string {
 	return lines
 }
 
-func startTwemproxy(t *testing.T, cfg TwemproxyConfig) *Twemproxy {
-	t.Helper()
-	p, err := StartTwemproxy(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Stop)
-	return p
-}
-
 // The proxy forwards to the servers behind it, spreading keys over all of
 // them, with the configuration the tests rely on; Stop ends it and removes
 // its configuration.
 func TestTwemproxyForwardsAndStops(t *testing.T) {
 	a, b := start(t, Config{}), start(t, Config{})
-	p := startTwemproxy(t, TwemproxyConfig{Servers: []string{a.Addr, b.Addr}})
+	p, err := StartTwemproxy(context.Background(), TwemproxyConfig{Servers: []string{a.Addr, b.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
 	if p.Addr != "127.0.0.1:"+strconv.Itoa(p.Port) || p.StatsPort == 0 || p.StatsPort == p.Port {
 		t.Fatalf("Addr %q, Port %d, StatsPort %d", p.Addr, p.Port, p.StatsPort)
 	}
