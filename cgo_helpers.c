@@ -2,10 +2,19 @@
 #include "cgo_helpers.h"
 #include <inttypes.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 const char lmc_empty[1] = {0};
 
@@ -572,12 +581,15 @@ static memcached_st *lmc_single(memcached_st *memc, const memcached_instance_st 
 static void lmc_out_failure(lmc_client *c, const memcached_instance_st *in, memcached_return_t rc,
                             const memcached_st *from) {
   const char *msg = "";
-  if (from != NULL && memcached_last_error(from) != MEMCACHED_SUCCESS) {
+  if (c->fail_msg[0] != 0) {
+    msg = c->fail_msg;
+  } else if (from != NULL && memcached_last_error(from) != MEMCACHED_SUCCESS) {
     msg = memcached_last_error_message(from);
   }
   c->rec_rc = rc;
   lmc_out_server(c, in, msg, strlen(msg), NULL, 0);
   c->rec_rc = MEMCACHED_SUCCESS;
+  c->fail_msg[0] = 0;
 }
 
 // lmc_per_server_fn asks one server (through one, a single-server clone)
@@ -649,27 +661,341 @@ memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len) {
   return lmc_each_server(c, lmc_stats_one, argp);
 }
 
+// lmc_version_unparsed reports whether the last memcached_version on one
+// failed only because the server's VERSION line does not start with a
+// number (mcrouter answers "VERSION mcrouter 0.41.0"): libmemcached parses
+// the line into major, minor and micro numbers, and reports text as
+// UNKNOWN_READ_FAILURE "strtol() failed to parse major version" (the same
+// on 1.0.18, 1.1.0 and 1.1.4). The server did answer.
+static int lmc_version_unparsed(const memcached_st *one) {
+  if (memcached_last_error(one) != MEMCACHED_UNKNOWN_READ_FAILURE) {
+    return 0;
+  }
+  const char *msg = memcached_last_error_message(one);
+  return msg != NULL && strstr(msg, "failed to parse") != NULL && strstr(msg, "version") != NULL;
+}
+
 static memcached_return_t lmc_version_one(lmc_client *c, memcached_st *one,
                                           const memcached_instance_st *in, const void *arg) {
-  (void) arg;
+  int want_text = *(const int *) arg;
   memcached_return_t rc = memcached_version(one);
   const memcached_instance_st *o = memcached_server_instance_by_position(one, 0);
-  if (rc != MEMCACHED_SUCCESS || o == NULL || memcached_server_major_version(o) == UINT8_MAX) {
+  char v[LMC_VERSION_TEXT_MAX];
+  size_t vn = 0;
+  if (rc != MEMCACHED_SUCCESS && o != NULL && lmc_version_unparsed(one)) {
+    // The server answered in words. libmemcached keeps no copy of the
+    // line (it is parsed in a buffer on its stack, and its message does
+    // not quote it), so the text is asked for again over a connection of
+    // our own (lmc_version_text); a ping needs only the answer.
+    if (want_text) {
+      rc = lmc_version_text(one, o, v, sizeof v, &vn, c->fail_msg, sizeof c->fail_msg);
+      if (rc != MEMCACHED_SUCCESS) {
+        return rc;
+      }
+    }
+  } else if (rc != MEMCACHED_SUCCESS || o == NULL || memcached_server_major_version(o) == UINT8_MAX) {
     return rc == MEMCACHED_SUCCESS ? MEMCACHED_FAILURE : rc;
+  } else {
+    vn = (size_t) snprintf(v, sizeof v, "%u.%u.%u", (unsigned) memcached_server_major_version(o),
+                           (unsigned) memcached_server_minor_version(o),
+                           (unsigned) memcached_server_micro_version(o));
   }
-  char v[32];
-  int vn = snprintf(v, sizeof v, "%u.%u.%u", (unsigned) memcached_server_major_version(o),
-                    (unsigned) memcached_server_minor_version(o),
-                    (unsigned) memcached_server_micro_version(o));
-  if (!lmc_out_server(c, in, v, (size_t) vn, NULL, 0)) {
+  if (!lmc_out_server(c, in, v, vn, NULL, 0)) {
     return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
   }
   c->out_count++;
   return MEMCACHED_SUCCESS;
 }
 
-memcached_return_t lmc_versions(lmc_client *c) {
-  return lmc_each_server(c, lmc_version_one, NULL);
+memcached_return_t lmc_versions(lmc_client *c, int text) {
+  return lmc_each_server(c, lmc_version_one, &text);
+}
+
+int lmc_answers_ascii(lmc_client *c, const char *server, size_t server_len) {
+  uint32_t n = memcached_server_count(c->memc);
+  for (uint32_t i = 0; i < n; i++) {
+    const memcached_instance_st *in = memcached_server_instance_by_position(c->memc, i);
+    char name[sizeof c->server];
+    if (in == NULL || lmc_server_name(in, name, sizeof name) != server_len
+        || memcmp(name, server, server_len) != 0) {
+      continue;
+    }
+    memcached_return_t rc;
+    memcached_st *one = lmc_single(c->memc, in, &rc);
+    if (one == NULL) {
+      return 0;
+    }
+    int answered = memcached_behavior_set(one, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 0) == MEMCACHED_SUCCESS;
+    if (answered) {
+      answered = memcached_version(one) == MEMCACHED_SUCCESS || lmc_version_unparsed(one);
+    }
+    lmc_reset_after_timeout(one);
+    memcached_free(one);
+    return answered;
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// The server's own version text (lmc_version_text): one version request
+// over a socket of our own, for a server whose VERSION line libmemcached
+// cannot parse. It honours the handle's connect timeout and, for the
+// exchange, its poll timeout (both in ms; negative: none), and it retries
+// the system calls Go's preemption signals interrupt (EINTR).
+
+static int64_t lmc_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// lmc_deadline returns the time ms from now, or -1 (never) for a negative
+// timeout, which memcached_behavior_get returns as a huge number.
+static int64_t lmc_deadline(uint64_t ms) {
+  return ms > INT32_MAX ? -1 : lmc_now_ms() + (int64_t) ms;
+}
+
+// lmc_wait waits until fd is ready for events or the deadline passes: 1
+// ready (or failed: the next call says how), 0 timed out, -1 error.
+static int lmc_wait(int fd, short events, int64_t deadline) {
+  for (;;) {
+    int ms = -1;
+    if (deadline >= 0) {
+      int64_t left = deadline - lmc_now_ms();
+      ms = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int) left;
+    }
+    struct pollfd p = {fd, events, 0};
+    int n = poll(&p, 1, ms);
+    if (n > 0) {
+      return 1;
+    }
+    if (n == 0) {
+      return 0;
+    }
+    if (errno != EINTR) {
+      return -1;
+    }
+  }
+}
+
+// lmc_connect_fd connects a new non-blocking socket for addr; it returns
+// the socket, or -1 with errno set (ETIMEDOUT when the deadline passed).
+static int lmc_connect_fd(int family, const struct sockaddr *addr, socklen_t len, int64_t deadline) {
+  int fd = socket(family, SOCK_STREAM, 0);
+  if (fd < 0) {
+    return -1;
+  }
+  (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  int err = 0;
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+    err = errno;
+  } else if (connect(fd, addr, len) < 0) {
+    err = errno;
+    if (err == EINPROGRESS || err == EINTR) { // EINTR: the connect goes on
+      int w = lmc_wait(fd, POLLOUT, deadline);
+      socklen_t el = sizeof err;
+      if (w == 0) {
+        err = ETIMEDOUT;
+      } else if (w < 0) {
+        err = errno;
+      } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0) {
+        err = errno;
+      }
+    }
+  }
+  if (err != 0) {
+    close(fd);
+    errno = err;
+    return -1;
+  }
+#ifdef SO_NOSIGPIPE
+  int one = 1;
+  (void) setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+  return fd;
+}
+
+// lmc_dial connects to the server in (TCP, or a Unix socket); it returns
+// the socket or -1, with what failed in msg.
+static int lmc_dial(const memcached_instance_st *in, int64_t deadline, memcached_return_t *rc,
+                    char *msg, size_t msgcap) {
+  const char *host = memcached_server_name(in);
+  *rc = MEMCACHED_CONNECTION_FAILURE;
+  if (strcmp(memcached_server_type(in), "SOCKET") == 0) {
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(host) >= sizeof sa.sun_path) {
+      snprintf(msg, msgcap, "socket path too long: %s", host);
+      return -1;
+    }
+    strcpy(sa.sun_path, host);
+    int fd = lmc_connect_fd(AF_UNIX, (const struct sockaddr *) &sa, sizeof sa, deadline);
+    if (fd < 0) {
+      *rc = errno == ETIMEDOUT ? MEMCACHED_TIMEOUT : MEMCACHED_CONNECTION_FAILURE;
+      snprintf(msg, msgcap, "connecting to %s: %s", host, strerror(errno));
+    }
+    return fd;
+  }
+  char port[16];
+  snprintf(port, sizeof port, "%u", (unsigned) memcached_server_port(in));
+  struct addrinfo hints, *list = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int g = getaddrinfo(host, port, &hints, &list);
+  if (g != 0) {
+    *rc = MEMCACHED_HOST_LOOKUP_FAILURE;
+    snprintf(msg, msgcap, "looking up %s: %s", host, gai_strerror(g));
+    return -1;
+  }
+  int fd = -1;
+  errno = ECONNREFUSED;
+  for (struct addrinfo *a = list; a != NULL && fd < 0; a = a->ai_next) {
+    fd = lmc_connect_fd(a->ai_family, a->ai_addr, a->ai_addrlen, deadline);
+  }
+  if (fd < 0) {
+    *rc = errno == ETIMEDOUT ? MEMCACHED_TIMEOUT : MEMCACHED_CONNECTION_FAILURE;
+    snprintf(msg, msgcap, "connecting to %s:%s: %s", host, port, strerror(errno));
+  }
+  freeaddrinfo(list);
+  return fd;
+}
+
+// lmc_closed reports that the server closed the connection (err: 0 for an
+// orderly close, else ECONNRESET or EPIPE).
+static ssize_t lmc_closed(memcached_return_t *rc, char *msg, size_t msgcap, int err) {
+  *rc = MEMCACHED_CONNECTION_FAILURE;
+  snprintf(msg, msgcap, "the server closed the connection before answering the version request%s%s%s",
+           err ? " (" : "", err ? strerror(err) : "", err ? ")" : "");
+  return -1;
+}
+
+// lmc_exchange sends req and reads until done(buf, len) says the answer
+// is complete (its length) or the buffer is full; it returns the answer's
+// length, or -1 with *rc and msg set.
+static ssize_t lmc_exchange(int fd, const char *req, size_t req_len, char *buf, size_t cap,
+                            size_t (*done)(const char *, size_t), int64_t deadline,
+                            memcached_return_t *rc, char *msg, size_t msgcap) {
+#ifdef MSG_NOSIGNAL
+  const int flags = MSG_NOSIGNAL;
+#else
+  const int flags = 0;
+#endif
+  for (size_t sent = 0; sent < req_len;) {
+    ssize_t n = send(fd, req + sent, req_len - sent, flags);
+    if (n >= 0) {
+      sent += (size_t) n;
+      continue;
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno == EPIPE || errno == ECONNRESET) {
+      return lmc_closed(rc, msg, msgcap, errno);
+    }
+    int w = errno == EAGAIN || errno == EWOULDBLOCK ? lmc_wait(fd, POLLOUT, deadline) : -1;
+    if (w <= 0) {
+      *rc = w == 0 ? MEMCACHED_TIMEOUT : MEMCACHED_WRITE_FAILURE;
+      snprintf(msg, msgcap, "sending the version request: %s", w == 0 ? "timed out" : strerror(errno));
+      return -1;
+    }
+  }
+  size_t len = 0, want;
+  while ((want = done(buf, len)) == 0) {
+    if (len == cap) {
+      *rc = MEMCACHED_PROTOCOL_ERROR;
+      snprintf(msg, msgcap, "the answer to the version request is longer than %zu bytes", cap);
+      return -1;
+    }
+    ssize_t n = recv(fd, buf + len, cap - len, 0);
+    if (n > 0) {
+      len += (size_t) n;
+      continue;
+    }
+    if (n == 0 || errno == ECONNRESET) {
+      return lmc_closed(rc, msg, msgcap, n == 0 ? 0 : errno);
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    int w = errno == EAGAIN || errno == EWOULDBLOCK ? lmc_wait(fd, POLLIN, deadline) : -1;
+    if (w <= 0) {
+      *rc = w == 0 ? MEMCACHED_TIMEOUT : MEMCACHED_READ_FAILURE;
+      snprintf(msg, msgcap, "reading the answer to the version request: %s",
+               w == 0 ? "timed out" : strerror(errno));
+      return -1;
+    }
+  }
+  return (ssize_t) want;
+}
+
+// An ASCII answer is one line.
+static size_t lmc_line_done(const char *buf, size_t len) {
+  const char *nl = memchr(buf, '\n', len);
+  return nl == NULL ? 0 : (size_t) (nl - buf) + 1;
+}
+
+// A binary answer is a 24-byte header and the body it announces.
+static size_t lmc_packet_done(const char *buf, size_t len) {
+  if (len < 24) {
+    return 0;
+  }
+  const unsigned char *h = (const unsigned char *) buf;
+  size_t body = ((size_t) h[8] << 24) | ((size_t) h[9] << 16) | ((size_t) h[10] << 8) | h[11];
+  return len >= 24 + body ? 24 + body : 0;
+}
+
+memcached_return_t lmc_version_text(memcached_st *one, const memcached_instance_st *in, char *out,
+                                    size_t cap, size_t *out_len, char *msg, size_t msgcap) {
+  *out_len = 0;
+  msg[0] = 0;
+  int binary = memcached_behavior_get(one, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL) != 0;
+  memcached_return_t rc;
+  int fd = lmc_dial(in, lmc_deadline(memcached_behavior_get(one, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT)),
+                    &rc, msg, msgcap);
+  if (fd < 0) {
+    return rc;
+  }
+  static const char ascii_req[] = "version\r\n";
+  // magic 0x80 (request), opcode 0x0b (version), everything else 0
+  static const char binary_req[24] = {(char) 0x80, 0x0b};
+  char buf[24 + LMC_VERSION_TEXT_MAX];
+  int64_t deadline = lmc_deadline(memcached_behavior_get(one, MEMCACHED_BEHAVIOR_POLL_TIMEOUT));
+  ssize_t n = binary ? lmc_exchange(fd, binary_req, sizeof binary_req, buf, sizeof buf,
+                                    lmc_packet_done, deadline, &rc, msg, msgcap)
+                     : lmc_exchange(fd, ascii_req, sizeof ascii_req - 1, buf, sizeof buf,
+                                    lmc_line_done, deadline, &rc, msg, msgcap);
+  close(fd);
+  if (n < 0) {
+    return rc;
+  }
+  const char *text = NULL;
+  size_t text_len = 0;
+  const unsigned char *h = (const unsigned char *) buf;
+  if (binary) {
+    size_t skip = 24 + h[4] + (((size_t) h[2] << 8) | h[3]); // extras and key
+    if (h[0] == 0x81 && h[1] == 0x0b && h[6] == 0 && h[7] == 0 && skip <= (size_t) n) {
+      text = buf + skip;
+      text_len = (size_t) n - skip;
+    }
+  } else if ((size_t) n >= 8 && memcmp(buf, "VERSION ", 8) == 0) {
+    text = buf + 8;
+    text_len = (size_t) n - 8;
+    while (text_len > 0 && (text[text_len - 1] == '\n' || text[text_len - 1] == '\r')) {
+      text_len--;
+    }
+  }
+  if (text == NULL) {
+    snprintf(msg, msgcap, "the server answered the version request with %s", binary ? "another packet" : "another line");
+    return MEMCACHED_PROTOCOL_ERROR;
+  }
+  if (text_len > cap) {
+    text_len = cap;
+  }
+  memcpy(out, text, text_len);
+  *out_len = text_len;
+  return MEMCACHED_SUCCESS;
 }
 
 size_t lmc_servers(lmc_client *c) {

@@ -51,6 +51,8 @@ typedef struct lmc_client {
   int32_t saved_poll;         // lmc_limit_timeouts: the handle's own timeouts,
   int32_t saved_connect;      // put back by lmc_restore_timeouts
   int limited;
+  char fail_msg[256];         // a per-server helper's own text for the error record of the
+                              // server it failed on (else libmemcached's last message)
 } lmc_client;
 
 // One record of lmc_mget's output, followed by key and value bytes; each
@@ -155,8 +157,32 @@ memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len);
 
 // lmc_versions asks every server for its version, over a fresh connection
 // (a real round trip: memcached_version caches versions), and appends one
-// lmc_str_rec (server, version, "") per server, or an error record.
-memcached_return_t lmc_versions(lmc_client *c);
+// lmc_str_rec (server, version, "") per server, or an error record. The
+// version is libmemcached's numbers ("1.6.18"); for a server whose VERSION
+// line is not a number, which libmemcached cannot parse, it is the
+// server's own text ("mcrouter 0.41.0", asked for again with
+// lmc_version_text) when text is set, and "" otherwise: the server
+// answered, which is all a ping needs.
+memcached_return_t lmc_versions(lmc_client *c, int text);
+
+// LMC_VERSION_TEXT_MAX is the longest version text kept.
+#define LMC_VERSION_TEXT_MAX 200
+
+// lmc_version_text sends one version request to the server in, over a
+// socket of its own, with one's protocol and timeouts (connect timeout to
+// connect, poll timeout for the exchange), and copies the text of the
+// answer (the rest of the VERSION line, or the binary answer's body), at
+// most cap bytes, to out. On failure msg says what failed.
+memcached_return_t lmc_version_text(memcached_st *one, const memcached_instance_st *in, char *out,
+                                    size_t cap, size_t *out_len, char *msg, size_t msgcap);
+
+// lmc_answers_ascii reports whether the handle's server named server
+// ("host:port" or a socket path, as lmc_server_name writes it) answers an
+// ASCII version request over a fresh connection (numbers or text): after
+// a server closed the connection on a request without answering, it tells
+// a proxy that refuses that request (twemproxy: stats, flush_all, the
+// binary protocol) from a server that went away.
+int lmc_answers_ascii(lmc_client *c, const char *server, size_t server_len);
 
 // lmc_servers appends one lmc_str_rec (server, "", "") per server.
 size_t lmc_servers(lmc_client *c);

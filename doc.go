@@ -65,7 +65,10 @@
 // Test for the common ones with errors.Is and the generated sentinels, one
 // per memcached_return_t value: [ErrCacheMiss], [ErrNotStored],
 // [ErrCASConflict], [ErrTimeout], [ErrConnectionFailure], ...
-// [Error.Timeout] and [Error.Temporary] classify connection faults. Calls on
+// [Error.Timeout] and [Error.Temporary] classify connection faults; a
+// command a proxy refuses by closing the connection (twemproxy: stats,
+// flush_all, the binary protocol) is [ErrNotSupported] naming the command,
+// not a connection fault. Calls on
 // a closed Client or Pool return [ErrClosed]. Invalid input (a key too long
 // or, in the ASCII protocol, with spaces or control bytes) is refused in Go
 // before it reaches libmemcached.

@@ -287,6 +287,7 @@ func (h *handle) failOn(op, key, serverKey string, rc C.memcached_return_t) *Err
 	} else if e.Server == "" && isConnectionClass(e.Code) && C.lmc_last_server(h.c) == 1 {
 		e.Server = h.serverName()
 	}
+	h.explainRefusal(op, e)
 	return e
 }
 
@@ -583,6 +584,12 @@ func multiError(op string, n int, errs []error) *Error {
 
 func (h *handle) flushAll() error {
 	rc := C.memcached_flush(h.memc, 0)
+	if rc == C.MEMCACHED_SUCCESS && h.binary && C.memcached_last_error(h.memc) != C.MEMCACHED_SUCCESS {
+		// libmemcached reads the binary flushes' answers and discards the
+		// outcome: a server that failed (or a proxy that refused, closing
+		// the connection) is only in the handle's last error.
+		rc = C.MEMCACHED_SOME_ERRORS
+	}
 	if rc == C.MEMCACHED_SUCCESS || rc == C.MEMCACHED_BUFFERED {
 		return nil
 	}
@@ -611,7 +618,7 @@ func (h *handle) stats(arg string) (map[string]map[string]string, error) {
 
 func (h *handle) versions(op string) (map[string]string, error) {
 	out := make(map[string]string)
-	err := h.perServer(op, C.lmc_versions(h.c), func(r strRec) { out[r.s[0]] = r.s[1] })
+	err := h.perServer(op, C.lmc_versions(h.c, boolInt(op == "version")), func(r strRec) { out[r.s[0]] = r.s[1] })
 	return out, err
 }
 
@@ -626,6 +633,9 @@ func (h *handle) perServer(op string, rc C.memcached_return_t, add func(strRec))
 		}
 	}
 	if err := serverErrors(op, recs); err != nil {
+		if e, ok := err.(*Error); ok {
+			h.explainRefusal(op, e)
+		}
 		return err
 	}
 	if rc != C.MEMCACHED_SUCCESS {

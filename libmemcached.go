@@ -537,14 +537,17 @@ func (c *commands) DeleteMultiContext(ctx context.Context, keys []string) error 
 	return do0(c, ctx, call{"DeleteMulti", "", len(keys), false}, func(h *handle) error { return h.deleteMulti(keys) })
 }
 
-// FlushAll invalidates every item on every server.
+// FlushAll invalidates every item on every server. Through a proxy that
+// refuses it (twemproxy) it returns ErrNotSupported naming the command.
 func (c *commands) FlushAll() error {
 	return do0(c, context.Background(), call{op: "FlushAll"}, (*handle).flushAll)
 }
 
 // Ping asks every server for its version over a fresh connection (with
 // the client's timeouts and credentials) and returns an error if any of
-// them does not answer; the error names the server.
+// them does not answer; the error names the server. A server whose VERSION
+// line is not a number (mcrouter: "VERSION mcrouter 0.41.0"), which
+// libmemcached cannot parse, has answered.
 func (c *commands) Ping() error {
 	_, err := do(c, context.Background(), call{op: "Ping"}, func(h *handle) (map[string]string, error) { return h.versions("ping") })
 	return err
@@ -578,6 +581,14 @@ func (c *commands) stats(op, arg string) (map[string]map[string]string, error) {
 // Version returns each server's version: "host:port" -> "1.6.18", asked
 // over a fresh connection to each. If a server fails, the others' versions
 // are returned together with the error.
+//
+// The version is libmemcached's reading of the server's VERSION line as
+// major.minor.micro numbers. A server whose line is not a number (a proxy:
+// mcrouter answers "VERSION mcrouter 0.41.0") gets its own text
+// ("mcrouter 0.41.0"): libmemcached cannot parse it and keeps no copy, so
+// Version asks that server once more over a connection of its own, with
+// the client's protocol, connect timeout and poll timeout. Through
+// twemproxy it is the version of the memcached twemproxy asked.
 func (c *commands) Version() (map[string]string, error) {
 	return do(c, context.Background(), call{op: "Version"}, func(h *handle) (map[string]string, error) { return h.versions("version") })
 }

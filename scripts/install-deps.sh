@@ -4,7 +4,8 @@
 # the demo, pkg-config and a C compiler for cgo, Debian's pylibmc (the
 # tests compare behaviors against it), and Cyrus SASL's tools and PLAIN and
 # sasldb plugins (the integration tests start a memcached with -S and make
-# its password database with saslpasswd2). Debian/Ubuntu only; elsewhere it
+# its password database with saslpasswd2), and twemproxy (nutcracker: the
+# proxy tests start it in front of memcached). Debian/Ubuntu only; elsewhere it
 # says what to install. Safe to run again: it installs nothing that is
 # present.
 set -euo pipefail
@@ -13,6 +14,7 @@ packages=(
   libmemcached-dev pkg-config gcc libc6-dev # the binding (cgo)
   libssl-dev # libmemcached.pc says Requires.private: libcrypto; libmemcached-dev does not pull it
   memcached python3-pylibmc # the tests' servers and the peer they compare with
+  nutcracker # twemproxy: the proxy tests put it in front of memcached
   sasl2-bin libsasl2-modules libsasl2-modules-db # memcached -S and saslpasswd2 for the SASL tests
   iptables # the network-partition test cuts a container's traffic with it
   ca-certificates # module downloads through the Go proxy (https)
@@ -24,13 +26,14 @@ installed() {
 }
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
-  for tool in pkg-config memcached cc; do
+  for tool in pkg-config memcached nutcracker cc; do
     command -v "$tool" >/dev/null 2>&1 || missing_tool=1
   done
   if [ -n "${missing_tool:-}" ] || ! pkg-config --exists libmemcached 2>/dev/null; then
     echo "install-deps: this is not a Debian-like system. Install by hand:" >&2
     echo "  libmemcached 1.0.18+ with libmemcachedutil (e.g. brew install libmemcached;" >&2
-    echo "  dnf install libmemcached-awesome-devel), memcached, pkg-config and a C compiler." >&2
+    echo "  dnf install libmemcached-awesome-devel), memcached, twemproxy (nutcracker)," >&2
+    echo "  pkg-config and a C compiler." >&2
     exit 1
   fi
   exit 0

@@ -1,11 +1,12 @@
 // Package memcachedtest starts memcached servers on loopback for the tests
-// of this repository and for memctl's embedded server: it finds the
-// binary, picks a free port, waits until the server accepts connections,
-// keeps the start of its output for errors, and makes sure the server dies
-// with the process that started it (on Linux even when that process is
-// killed: PR_SET_PDEATHSIG).
+// of this repository and for memctl's embedded server, and twemproxy
+// (nutcracker) in front of them for the proxy tests (StartTwemproxy): it
+// finds the binary, picks free ports, waits until the process accepts
+// connections, keeps the start of its output for errors, and makes sure
+// the process dies with the one that started it (on Linux even when that
+// process is killed: PR_SET_PDEATHSIG).
 //
-// A Server is safe for concurrent use.
+// A Server and a Twemproxy are safe for concurrent use.
 package memcachedtest
 
 import (
@@ -36,16 +37,20 @@ var BinaryPaths = []string{"/usr/bin/memcached", "/usr/local/bin/memcached", "/u
 
 // Binary returns the path of the memcached binary: from PATH, else the
 // usual install locations, else ErrNoMemcached.
-func Binary() (string, error) {
-	if p, err := exec.LookPath("memcached"); err == nil {
+func Binary() (string, error) { return lookBinary("memcached", BinaryPaths, ErrNoMemcached) }
+
+// lookBinary finds name on PATH, else at the first of paths that is a
+// file, else returns missing.
+func lookBinary(name string, paths []string, missing error) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	for _, p := range BinaryPaths {
+	for _, p := range paths {
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
 			return p, nil
 		}
 	}
-	return "", ErrNoMemcached
+	return "", missing
 }
 
 // FreePort returns a TCP port on host ("127.0.0.1", "::1") that was free a
@@ -92,10 +97,70 @@ type Server struct {
 	Bin  string
 	Args []string
 
+	process
+}
+
+// process is a child process started for a test: its command, the start
+// of its output, and a channel closed when it has exited. Server and
+// Twemproxy share it.
+type process struct {
 	cmd      *exec.Cmd
 	out      *limitedBuffer
 	done     chan struct{}
 	stopOnce sync.Once
+}
+
+// start starts bin with args, its stdout and stderr kept (the first 4 KiB)
+// and copied to output when set, and env added to the environment when
+// set; the kernel kills it with the test process (dieWithParent).
+func (p *process) start(bin string, args, env []string, output io.Writer) error {
+	p.out, p.done = &limitedBuffer{max: 4096}, make(chan struct{})
+	cmd := exec.Command(bin, args...)
+	var w io.Writer = p.out
+	if output != nil {
+		w = io.MultiWriter(p.out, output)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	dieWithParent(cmd)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", bin, err)
+	}
+	p.cmd = cmd
+	go func() {
+		cmd.Wait()
+		close(p.done)
+	}()
+	return nil
+}
+
+// waitAccepting waits up to wait (5 s when 0) until addr accepts
+// connections. It stops the process if it does not, or if ctx ends first;
+// what names the program in errors, with its arguments.
+func (p *process) waitAccepting(ctx context.Context, network, addr string, wait time.Duration, what string) error {
+	if wait <= 0 {
+		wait = 5 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited at start: %s", what, p.Output())
+		case <-ctx.Done():
+			p.Stop()
+			return ctx.Err()
+		default:
+		}
+		if c, err := net.DialTimeout(network, addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Stop()
+	return fmt.Errorf("%s did not accept connections within %v: %s", what, wait, p.Output())
 }
 
 // Start starts memcached as cfg says and waits until it accepts
@@ -113,28 +178,39 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Port == 0 && cfg.Socket == "" {
 		attempts = 5 // another process may take the free port first
 	}
-	var lastErr error
-	for i := 0; i < attempts; i++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	return tries(ctx, attempts, func() (*Server, error) {
 		port := cfg.Port
 		if port == 0 && cfg.Socket == "" {
+			var err error
 			if port, err = FreePort(cfg.Host); err != nil {
 				return nil, fmt.Errorf("finding a free port: %w", err)
 			}
 		}
-		s, err := launch(ctx, bin, cfg, port)
+		return launch(ctx, bin, cfg, port)
+	})
+}
+
+// tries calls launch up to n times, until it succeeds or ctx ends, and
+// returns its last error: a port that was free may be taken before the
+// process binds it.
+func tries[T any](ctx context.Context, n int, launch func() (T, error)) (T, error) {
+	var zero T
+	var lastErr error
+	for i := 0; i < n; i++ {
+		if err := ctx.Err(); err != nil {
+			return zero, err
+		}
+		v, err := launch()
 		if err == nil {
-			return s, nil
+			return v, nil
 		}
 		lastErr = err
 	}
-	return nil, lastErr
+	return zero, lastErr
 }
 
 func launch(ctx context.Context, bin string, cfg Config, port int) (*Server, error) {
-	s := &Server{Bin: bin, Port: port, out: &limitedBuffer{max: 4096}, done: make(chan struct{})}
+	s := &Server{Bin: bin, Port: port}
 	network := "tcp"
 	if cfg.Socket != "" {
 		network, s.Addr, s.Port = "unix", cfg.Socket, 0
@@ -147,50 +223,17 @@ func launch(ctx context.Context, bin string, cfg Config, port int) (*Server, err
 		s.Args = append(s.Args, "-u", "root") // memcached refuses to run as root otherwise
 	}
 	s.Args = append(s.Args, cfg.Args...)
-	cmd := exec.Command(bin, s.Args...)
-	var w io.Writer = s.out
-	if cfg.Output != nil {
-		w = io.MultiWriter(s.out, cfg.Output)
+	if err := s.start(bin, s.Args, cfg.Env, cfg.Output); err != nil {
+		return nil, err
 	}
-	cmd.Stdout, cmd.Stderr = w, w
-	if cfg.Env != nil {
-		cmd.Env = append(os.Environ(), cfg.Env...)
+	if err := s.waitAccepting(ctx, network, s.Addr, cfg.Ready, "memcached "+strings.Join(s.Args, " ")); err != nil {
+		return nil, err
 	}
-	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	s.cmd = cmd
-	go func() {
-		cmd.Wait()
-		close(s.done)
-	}()
-	wait := cfg.Ready
-	if wait <= 0 {
-		wait = 5 * time.Second
-	}
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("memcached %s exited at start: %s", strings.Join(s.Args, " "), s.Output())
-		case <-ctx.Done():
-			s.Stop()
-			return nil, ctx.Err()
-		default:
-		}
-		if c, err := net.DialTimeout(network, s.Addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return s, nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	s.Stop()
-	return nil, fmt.Errorf("memcached %s did not accept connections within %v: %s", strings.Join(s.Args, " "), wait, s.Output())
+	return s, nil
 }
 
-// Pid returns the server's process id.
-func (s *Server) Pid() int { return s.cmd.Process.Pid }
+// Pid returns the process id.
+func (p *process) Pid() int { return p.cmd.Process.Pid }
 
 // Signal sends sig to the server (SIGSTOP pauses it; note that SIGSTOP
 // takes effect asynchronously, so wait a little before relying on it).
@@ -202,31 +245,39 @@ func (s *Server) Signal(sig os.Signal) error {
 }
 
 // Stop kills the server and waits for it to exit. It may be called more
-// than once, from several goroutines.
+// than once, from several goroutines, and on a nil Server.
 func (s *Server) Stop() {
-	if s == nil || s.cmd == nil {
-		return
+	if s != nil {
+		s.process.Stop()
 	}
-	s.stopOnce.Do(func() { s.cmd.Process.Kill() })
-	<-s.done
 }
 
-// Done is closed when the server process has exited.
-func (s *Server) Done() <-chan struct{} { return s.done }
+// Stop kills the process and waits for it to exit. It may be called more
+// than once, from several goroutines.
+func (p *process) Stop() {
+	if p == nil || p.cmd == nil {
+		return
+	}
+	p.stopOnce.Do(func() { p.cmd.Process.Kill() })
+	<-p.done
+}
 
-// Exited reports whether the server process has exited.
-func (s *Server) Exited() bool {
+// Done is closed when the process has exited.
+func (p *process) Done() <-chan struct{} { return p.done }
+
+// Exited reports whether the process has exited.
+func (p *process) Exited() bool {
 	select {
-	case <-s.done:
+	case <-p.done:
 		return true
 	default:
 		return false
 	}
 }
 
-// Output returns the start of what the server wrote, for error messages.
-func (s *Server) Output() string {
-	out := strings.TrimSpace(s.out.String())
+// Output returns the start of what the process wrote, for error messages.
+func (p *process) Output() string {
+	out := strings.TrimSpace(p.out.String())
 	if out == "" {
 		return "(no output)"
 	}
