@@ -667,7 +667,7 @@ memcached_return_t lmc_stats(lmc_client *c, const char *args, size_t args_len) {
 // the line into major, minor and micro numbers, and reports text as
 // UNKNOWN_READ_FAILURE "strtol() failed to parse major version" (the same
 // on 1.0.18, 1.1.0 and 1.1.4). The server did answer.
-static int lmc_version_unparsed(const memcached_st *one) {
+int lmc_version_unparsed(const memcached_st *one) {
   if (memcached_last_error(one) != MEMCACHED_UNKNOWN_READ_FAILURE) {
     return 0;
   }

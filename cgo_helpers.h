@@ -214,4 +214,9 @@ typedef struct lmc_fetched {
 } lmc_fetched;
 lmc_fetched lmc_pool_fetch(memcached_pool_st *pool);
 
+// lmc_version_unparsed reports whether the last memcached_version on memc
+// failed only because a server's VERSION line is not a number (mcrouter's
+// "VERSION mcrouter 0.41.0"): the server answered.
+int lmc_version_unparsed(const memcached_st *memc);
+
 #endif

@@ -672,6 +672,9 @@ func (h *handle) connect(op string) error {
 	// A version request goes to every server whose version the handle
 	// has not read yet, connecting as it goes.
 	rc := C.memcached_version(h.memc)
+	if rc != C.MEMCACHED_SUCCESS && C.lmc_version_unparsed(h.memc) != 0 {
+		return nil // a server with a VERSION line of words answered (mcrouter)
+	}
 	if rc == C.MEMCACHED_SOME_ERRORS {
 		// Some server failed: report its error (the handle's last).
 		if last := C.memcached_last_error(h.memc); last != C.MEMCACHED_SUCCESS && last != C.MEMCACHED_SOME_ERRORS {

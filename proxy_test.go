@@ -436,6 +436,7 @@ func TestWordyVersion(t *testing.T) {
 			pool, err := NewPool([]string{f.Addr}, 2, p.opts...)
 			require.NoError(t, err)
 			defer pool.Close()
+			require.NoError(t, pool.Warm(context.Background()), "Warm connects to a server whose VERSION line is words")
 			require.NoError(t, pool.Ping())
 			v, err = pool.Version()
 			require.NoError(t, err)
