@@ -1,6 +1,7 @@
 // C helpers for the Go binding; see cgo_helpers.h.
 #include "cgo_helpers.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,16 +454,114 @@ memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens,
 // ---------------------------------------------------------------------------
 // Writes
 
+// Counters of 2^63 and more on memcached before 1.6.22 (Debian 12 ships
+// 1.6.18): the server parses a counter with strtoull and, when the number
+// is negative as a signed one, looks for a '-' with strchr from the start
+// of the value. Item data is not NUL-terminated, so the scan runs on past
+// the value's "\r\n" through whatever is in memory after it (what an
+// earlier item left in the slab chunk, or the next chunk's header) until
+// it meets a NUL; a '-' on the way makes the server refuse a valid number
+// as non-numeric (memcached commit ea92c6c, "core: fix incr/decr/ma failing
+// in some conditions"). Whether it happens depends on the server's memory,
+// not on anything the client wrote.
+//
+// When the server refuses, lmc_incr reads the value; if it is a number a
+// correct server takes and at least 2^63, it appends one NUL byte, which
+// ends the server's scan (append keeps the flags and the expiration), and
+// asks again: the server's own increment then rewrites the whole value (in
+// place it pads with spaces over the NUL; otherwise it stores the bare
+// number). Any other value gets the server's refusal, asked again so that
+// the error and its message are the server's.
+
+// lmc_refused reports whether rc is the server's "non-numeric" answer to an
+// incr or decr: CLIENT_ERROR in ASCII; in the binary protocol, which
+// libmemcached does not map, an unknown read failure with no errno.
+static int lmc_refused(lmc_client *c, memcached_return_t rc) {
+  if (rc == MEMCACHED_CLIENT_ERROR) {
+    return 1;
+  }
+  return rc == MEMCACHED_UNKNOWN_READ_FAILURE
+      && memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL)
+      && memcached_last_error_errno(c->memc) == 0;
+}
+
+// lmc_big_number reports whether the n bytes at p are a number that a
+// correct memcached takes for incr and decr (what strtoull reads: white
+// space, an optional '+', digits within 64 bits; then white space, a NUL or
+// the end) and that is 2^63 or more, the only numbers the bug refuses.
+static int lmc_big_number(const char *p, size_t n) {
+  size_t i = 0;
+  while (i < n && isspace((unsigned char) p[i])) {
+    i++;
+  }
+  if (i < n && p[i] == '+') {
+    i++;
+  }
+  size_t digits = i;
+  uint64_t v = 0;
+  for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+    unsigned d = (unsigned) (p[i] - '0');
+    if (v > (UINT64_MAX - d) / 10) {
+      return 0; // out of range: refused by every server
+    }
+    v = v * 10 + d;
+  }
+  if (i == digits || (i < n && p[i] != '\0' && !isspace((unsigned char) p[i]))) {
+    return 0;
+  }
+  return v >= (UINT64_C(1) << 63);
+}
+
+// lmc_stored_big_number gets key and reports whether its value is a
+// number lmc_big_number accepts.
+static int lmc_stored_big_number(lmc_client *c, const char *key, size_t key_len) {
+  c->result.count = 0;
+  memcached_return_t rc = memcached_mget(c->memc, &key, &key_len, 1);
+  if (memcached_failed(rc)) {
+    return 0;
+  }
+  memcached_result_st *r = memcached_fetch_result(c->memc, &c->result, &rc);
+  if (r == NULL) {
+    return 0;
+  }
+  if (memcached_result_key_length(r) != key_len
+      || memcmp(memcached_result_key_value(r), key, key_len) != 0) {
+    memcached_quit(c->memc); // out of step, as in lmc_get
+    return 0;
+  }
+  int big = lmc_big_number(memcached_result_value(r), memcached_result_length(r));
+  lmc_drain(c);
+  return big;
+}
+
+static memcached_return_t lmc_arith(lmc_client *c, const char *key, size_t key_len,
+                                    uint32_t delta, int decr) {
+  uint64_t v = 0;
+  memcached_return_t rc = decr ? memcached_decrement(c->memc, key, key_len, delta, &v)
+                               : memcached_increment(c->memc, key, key_len, delta, &v);
+  c->out_u64 = v;
+  return rc;
+}
+
 memcached_return_t lmc_incr(lmc_client *c, const char *key, size_t key_len, uint32_t delta,
                             int decr) {
   memcached_return_t grc = lmc_auth_guard(c, key, key_len);
   if (grc != MEMCACHED_SUCCESS) {
     return grc;
   }
-  uint64_t v = 0;
-  memcached_return_t rc = decr ? memcached_decrement(c->memc, key, key_len, delta, &v)
-                               : memcached_increment(c->memc, key, key_len, delta, &v);
-  c->out_u64 = v;
+  memcached_return_t rc = lmc_arith(c, key, key_len, delta, decr);
+  // A second round only if another client rewrote the value in between.
+  for (int round = 0; round < 2 && lmc_refused(c, rc); round++) {
+    int big = lmc_stored_big_number(c, key, key_len);
+    if (big) {
+      // lmc_empty is one NUL byte.
+      (void) memcached_append(c->memc, key, key_len, lmc_empty, 1, 0, 0);
+    }
+    rc = lmc_arith(c, key, key_len, delta, decr);
+    if (!big) {
+      break;
+    }
+  }
   return rc;
 }
 

@@ -105,7 +105,10 @@ memcached_return_t lmc_get(lmc_client *c, const char *key, size_t key_len);
 memcached_return_t lmc_mget(lmc_client *c, const char *keys, const size_t *lens, size_t n);
 
 // lmc_incr increments (decr=0) or decrements (decr=1); the new value is in
-// out_u64.
+// out_u64. A number of 2^63 or more that a memcached older than 1.6.22
+// refuses as non-numeric (its parser reads past the value) is retried with
+// a NUL appended after it, which the server's increment then overwrites
+// (see cgo_helpers.c).
 //
 // With auth_guard set (a binary-protocol client without credentials),
 // lmc_get, lmc_mget and lmc_incr first make sure, once per server, that the
