@@ -2,6 +2,7 @@
 #include "cgo_helpers.h"
 #include <inttypes.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -475,6 +476,116 @@ memcached_return_t lmc_mget(lmc_client *c, const char *gkey, size_t gkey_len, co
 // ---------------------------------------------------------------------------
 // Writes
 
+// Counters of 2^63 and more on memcached before 1.6.22 (Debian 12 ships
+// 1.6.18): the server parses a counter with strtoull and, when the number
+// is negative as a signed one, looks for a '-' with strchr from the start
+// of the value. Item data is not NUL-terminated, so the scan runs on past
+// the value's "\r\n" through whatever is in memory after it (what an
+// earlier item left in the slab chunk, or the next chunk's header) until
+// it meets a NUL; a '-' on the way makes the server refuse a valid number
+// as non-numeric (memcached commit ea92c6c, "core: fix incr/decr/ma failing
+// in some conditions"). Whether it happens depends on the server's memory,
+// not on anything the client wrote.
+//
+// When the server refuses, lmc_incr reads the value; if it is a number a
+// correct server takes and at least 2^63, it appends one NUL byte, which
+// ends the server's scan (append keeps the flags and the expiration), and
+// asks again: the server's own increment then rewrites the whole value (in
+// place it pads with spaces over the NUL; otherwise it stores the bare
+// number). Any other value gets the server's refusal, asked again so that
+// the error and its message are the server's.
+
+// lmc_refused reports whether rc is the server's "non-numeric" answer to an
+// incr or decr: CLIENT_ERROR in ASCII; in the binary protocol, which
+// libmemcached does not map, an unknown read failure with no errno.
+static int lmc_refused(lmc_client *c, memcached_return_t rc) {
+  if (rc == MEMCACHED_CLIENT_ERROR) {
+    return 1;
+  }
+  return rc == MEMCACHED_UNKNOWN_READ_FAILURE
+      && memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL)
+      && memcached_last_error_errno(c->memc) == 0;
+}
+
+// lmc_big_number reports whether the n bytes at p are a number that a
+// correct memcached takes for incr and decr (what strtoull reads: white
+// space, an optional '+', digits within 64 bits; then white space, a NUL or
+// the end) and that is 2^63 or more, the only numbers the bug refuses.
+static int lmc_big_number(const char *p, size_t n) {
+  size_t i = 0;
+  while (i < n && isspace((unsigned char) p[i])) {
+    i++;
+  }
+  if (i < n && p[i] == '+') {
+    i++;
+  }
+  size_t digits = i;
+  uint64_t v = 0;
+  for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+    unsigned d = (unsigned) (p[i] - '0');
+    if (v > (UINT64_MAX - d) / 10) {
+      return 0; // out of range: refused by every server
+    }
+    v = v * 10 + d;
+  }
+  if (i == digits || (i < n && p[i] != '\0' && !isspace((unsigned char) p[i]))) {
+    return 0;
+  }
+  return v >= (UINT64_C(1) << 63);
+}
+
+// lmc_stored_big_number gets key (from gkey's server) and reports whether its value is a
+// number lmc_big_number accepts.
+static int lmc_stored_big_number(lmc_client *c, const char *gkey, size_t gkey_len,
+                                 const char *key, size_t key_len) {
+  c->result.count = 0;
+  memcached_return_t rc = memcached_mget_by_key(c->memc, gkey, gkey_len, &key, &key_len, 1);
+  if (memcached_failed(rc)) {
+    return 0;
+  }
+  memcached_result_st *r = memcached_fetch_result(c->memc, &c->result, &rc);
+  if (r == NULL) {
+    return 0;
+  }
+  if (memcached_result_key_length(r) != key_len
+      || memcmp(memcached_result_key_value(r), key, key_len) != 0) {
+    memcached_quit(c->memc); // out of step, as in lmc_get
+    return 0;
+  }
+  int big = lmc_big_number(memcached_result_value(r), memcached_result_length(r));
+  lmc_drain(c);
+  return big;
+}
+
+// lmc_arith is one increment or decrement of key on gkey's server.
+static memcached_return_t lmc_arith(lmc_client *c, const char *gkey, size_t gkey_len,
+                                    const char *key, size_t key_len, uint64_t delta, int decr,
+                                    uint64_t *v) {
+  return decr ? memcached_decrement_by_key(c->memc, gkey, gkey_len, key, key_len, delta, v)
+              : memcached_increment_by_key(c->memc, gkey, gkey_len, key, key_len, delta, v);
+}
+
+// lmc_arith_guarded is lmc_arith with the retry for memcached's big-number
+// bug (above).
+static memcached_return_t lmc_arith_guarded(lmc_client *c, const char *gkey, size_t gkey_len,
+                                            const char *key, size_t key_len, uint64_t delta,
+                                            int decr, uint64_t *v) {
+  memcached_return_t rc = lmc_arith(c, gkey, gkey_len, key, key_len, delta, decr, v);
+  // A second round only if another client rewrote the value in between.
+  for (int round = 0; round < 2 && lmc_refused(c, rc); round++) {
+    int big = lmc_stored_big_number(c, gkey, gkey_len, key, key_len);
+    if (big) {
+      // lmc_empty is one NUL byte.
+      (void) memcached_append_by_key(c->memc, gkey, gkey_len, key, key_len, lmc_empty, 1, 0, 0);
+    }
+    rc = lmc_arith(c, gkey, gkey_len, key, key_len, delta, decr, v);
+    if (!big) {
+      break;
+    }
+  }
+  return rc;
+}
+
 memcached_return_t lmc_incr(lmc_client *c, const char *gkey, size_t gkey_len, const char *key,
                             size_t key_len, uint64_t delta, int decr, int has_initial,
                             uint64_t initial, time_t expiration) {
@@ -489,12 +600,14 @@ memcached_return_t lmc_incr(lmc_client *c, const char *gkey, size_t gkey_len, co
                                                         initial, expiration, &v)
               : memcached_increment_with_initial_by_key(c->memc, gkey, gkey_len, key, key_len, delta,
                                                         initial, expiration, &v);
+    if (lmc_refused(c, rc)) { // a present key: the bug's retry applies
+      rc = lmc_arith_guarded(c, gkey, gkey_len, key, key_len, delta, decr, &v);
+    }
     c->out_u64 = v;
     return rc;
   }
   for (int attempt = 0;; attempt++) {
-    rc = decr ? memcached_decrement_by_key(c->memc, gkey, gkey_len, key, key_len, delta, &v)
-              : memcached_increment_by_key(c->memc, gkey, gkey_len, key, key_len, delta, &v);
+    rc = lmc_arith_guarded(c, gkey, gkey_len, key, key_len, delta, decr, &v);
     if (!has_initial || rc != MEMCACHED_NOTFOUND || attempt == 2) {
       break;
     }

@@ -128,7 +128,10 @@ memcached_return_t lmc_mget(lmc_client *c, const char *gkey, size_t gkey_len, co
 // holding initial (flags 0, the given expiration) and out_u64 is initial:
 // in the binary protocol with memcached's own incr-with-initial; in ASCII,
 // which has none, with incr, then add on a miss, then incr again if
-// another client's add won the race.
+// another client's add won the race. A number of 2^63 or more that a
+// memcached older than 1.6.22 refuses as non-numeric (its parser reads past
+// the value) is retried with a NUL appended after it, which the server's
+// increment then overwrites (see cgo_helpers.c).
 //
 // With auth_guard set (a binary-protocol client without credentials),
 // lmc_get, lmc_mget and lmc_incr first make sure, once per server, that the
