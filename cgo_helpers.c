@@ -672,7 +672,7 @@ static memcached_st *lmc_single(memcached_st *memc, const memcached_instance_st 
     *rc = MEMCACHED_MEMORY_ALLOCATION_FAILURE;
     return NULL;
   }
-  memcached_servers_reset(one);
+  lmc_servers_reset(one); // (memcached_servers_reset crashes 1.0.18 on a ketama clone: compat.h)
   // Version and stats need the server's answer: with noreply,
   // memcached_version sends its request and reads nothing. (A UDP handle
   // refuses this; it cannot be asked anyway.)

@@ -44,6 +44,13 @@ memcached_return_t lmc_touch(memcached_st *memc, const char *group_key, size_t g
   return rc;
 }
 
+void lmc_servers_reset(memcached_st *memc) {
+  memcached_servers_reset(memc);
+  // (1.1.0 and later reset these themselves.)
+  memc->ketama.continuum_count = 0;
+  memc->ketama.continuum_points_counter = 0;
+}
+
 void lmc_reset_after_timeout(memcached_st *memc) {
   if ((lmc_quirks & LMC_Q_TIMEOUT_KEEPS_CONN) && memc != NULL
       && memcached_last_error(memc) == MEMCACHED_TIMEOUT) {

@@ -78,6 +78,11 @@ uint64_t lmc_distribution_hash(memcached_st *memc);
 memcached_return_t lmc_touch(memcached_st *memc, const char *group_key, size_t group_key_len,
                              const char *key, size_t key_len, time_t expiration);
 
+// lmc_servers_reset is memcached_servers_reset, safe on every version:
+// before 1.1.0 it freed the ketama continuum but kept its size, so adding a
+// server list no longer than the old one wrote through a NULL continuum.
+void lmc_servers_reset(memcached_st *memc);
+
 // lmc_reset_after_timeout closes every connection of memc when the loaded
 // library has LMC_Q_TIMEOUT_KEEPS_CONN and the handle's last operation
 // timed out.

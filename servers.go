@@ -6,6 +6,7 @@ package libmemcached
 /*
 #include <stdlib.h>
 #include <libmemcached-1.0/memcached.h>
+#include "compat.h"
 */
 import "C"
 
@@ -179,7 +180,7 @@ func (h *handle) withServers(op string, specs []serverSpec, udp bool) (*handle, 
 	if err != nil {
 		return nil, err
 	}
-	C.memcached_servers_reset(cl.memc)
+	C.lmc_servers_reset(cl.memc)
 	if err := addServers(cl.memc, op, specs); err != nil {
 		cl.free()
 		return nil, err
