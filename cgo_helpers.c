@@ -596,10 +596,18 @@ memcached_return_t lmc_incr(lmc_client *c, const char *gkey, size_t gkey_len, co
   uint64_t v = 0;
   memcached_return_t rc;
   if (has_initial && memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL)) {
-    rc = decr ? memcached_decrement_with_initial_by_key(c->memc, gkey, gkey_len, key, key_len, delta,
-                                                        initial, expiration, &v)
-              : memcached_increment_with_initial_by_key(c->memc, gkey, gkey_len, key, key_len, delta,
-                                                        initial, expiration, &v);
+    // The server creates an absent key with an add, which loses a race
+    // with another client's (NOT STORED): then the key is there, and the
+    // next attempt changes it.
+    for (int attempt = 0; attempt < 3; attempt++) {
+      rc = decr ? memcached_decrement_with_initial_by_key(c->memc, gkey, gkey_len, key, key_len,
+                                                          delta, initial, expiration, &v)
+                : memcached_increment_with_initial_by_key(c->memc, gkey, gkey_len, key, key_len,
+                                                          delta, initial, expiration, &v);
+      if (rc != MEMCACHED_NOTSTORED && rc != MEMCACHED_DATA_EXISTS) {
+        break;
+      }
+    }
     if (lmc_refused(c, rc)) { // a present key: the bug's retry applies
       rc = lmc_arith_guarded(c, gkey, gkey_len, key, key_len, delta, decr, &v);
     }

@@ -715,6 +715,7 @@ func TestClientCounters(t *testing.T) {
 			})
 			t.Run("with initial", func(t *testing.T) {
 				k := ctKey(t, "init")
+				c.DeleteMulti([]string{k, ctKey(t, "initd"), ctKey(t, "inite")}) // fresh keys, also under -count
 				v, err := c.IncrementWithInitial(k, 5, 100, 0)
 				require.NoError(t, err)
 				assert.Equal(t, uint64(100), v, "an absent key is created with the initial value")

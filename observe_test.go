@@ -212,6 +212,7 @@ func TestIncrementWithInitialRace(t *testing.T) {
 			p := newSharedPool(t, 8, append(proto.opts, WithCoalescing(false))...)
 			for round := 0; round < 20; round++ {
 				k := ctKey(t, strconv.Itoa(round))
+				p.Delete(k) // a fresh key, also under -count
 				const n = 16
 				var wg sync.WaitGroup
 				got := make([]uint64, n)
