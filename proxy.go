@@ -85,7 +85,10 @@ func (h *handle) explainRefusal(op string, e *Error) {
 		return
 	}
 	cmd := h.command(op)
-	if cmd == "version" && !h.binary { // the check itself is this request
+	if !h.binary && !twemproxyRefuses[cmd] {
+		// A proxy refuses only these ASCII commands. Any other closed
+		// without an answer is the server going away: probing would
+		// mistake a server that restarted meanwhile for a refusal.
 		return
 	}
 	if C.lmc_answers_ascii(h.c, cstr(e.Server), C.size_t(len(e.Server))) != 1 {
