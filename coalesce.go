@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,7 @@ type waiter struct {
 	lead  []*waiter // set (under q.mu) with done: lead this batch (it contains this waiter)
 	start int       // first index of this waiter's keys in the batch's unique list
 	done  chan struct{}
+	alone [1]*waiter // the batch of a caller that leads alone
 
 	// For the observer only (the pool has one): when the batch got its
 	// handle, how many callers it had, and a Get's server.
@@ -186,6 +188,9 @@ func (q *coalescer) submit(ctx context.Context, w *waiter) bool {
 		q.inflight++
 		batch := q.pending
 		q.pending = nil
+		if batch == nil {
+			batch = w.alone[:0] // a lone caller's batch allocates nothing
+		}
 		batch = append(batch, w)
 		q.counted(len(batch))
 		q.mu.Unlock()
@@ -292,13 +297,94 @@ func (q *coalescer) run(ctx context.Context, batch []*waiter) {
 			}
 		}
 	}
-	if len(batch) == 1 && !batch[0].multi {
-		// A lone Get: exactly Client.Get, with no batching overhead.
-		batch[0].item, batch[0].err = s.get(batch[0].key)
+	if len(batch) == 1 {
+		// A lone caller: exactly Client.Get, or GetMulti (split over more
+		// handles when it is large), with no batching overhead.
+		w := batch[0]
+		if w.multi {
+			w.items, w.err = q.p.splitGetMulti(ctx, s, w.keys)
+		} else {
+			w.item, w.err = s.get(w.key)
+		}
 		return
 	}
 	s.runBatch(batch)
 }
+
+// splitKeys is the fewest keys per part of a split GetMulti: below it a
+// part's round trip costs more than its share of parsing saves.
+const splitKeys = 32
+
+// splitGetMulti gets keys on s, and on more handles at once when there are
+// many keys and more than one CPU: libmemcached's reply parsing is CPU
+// work (about 2,500 instructions a key in ASCII), so a large multi-get
+// split into parts, each on its own handle and OS thread, is answered in
+// parallel. It splits into at most GOMAXPROCS parts of at least splitKeys
+// keys, over the handles that are free at once (it never waits for one),
+// and merges the parts' items into one map; the first part's error, in key
+// order, is the call's (each part returns what it found either way).
+func (p *pool) splitGetMulti(ctx context.Context, s *handle, keys []string) (map[string]*Item, error) {
+	parts := min(runtime.GOMAXPROCS(0), len(keys)/splitKeys)
+	if parts < 2 {
+		return s.getMulti(keys)
+	}
+	var more [maxSplit - 1]*handle
+	n := 0
+	for n < min(parts, maxSplit)-1 {
+		if more[n] = p.tryTake(); more[n] == nil {
+			break
+		}
+		n++
+	}
+	if n == 0 {
+		return s.getMulti(keys)
+	}
+	parts = n + 1
+	p.splits.Add(1)
+	var res [maxSplit]struct {
+		items []Item
+		err   error
+	}
+	per := (len(keys) + parts - 1) / parts
+	dl, hasDL := ctx.Deadline()
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := 1; i < parts; i++ {
+		h, part := more[i-1], keys[min(i*per, len(keys)):min((i+1)*per, len(keys))]
+		go func() {
+			defer wg.Done()
+			defer p.put(h)
+			if hasDL {
+				h.limitTimeouts(dl)
+			}
+			res[i].items, res[i].err = h.getMultiList(part)
+			if hasDL {
+				res[i].err = h.restoreTimeouts(ctx, res[i].err)
+			}
+		}()
+	}
+	res[0].items, res[0].err = s.getMultiList(keys[:per])
+	wg.Wait()
+	found := 0
+	for i := 0; i < parts; i++ {
+		found += len(res[i].items)
+	}
+	m := make(map[string]*Item, found)
+	var err error
+	for i := 0; i < parts; i++ {
+		items := res[i].items
+		for j := range items {
+			m[items[j].Key] = &items[j]
+		}
+		if err == nil {
+			err = res[i].err
+		}
+	}
+	return m, err
+}
+
+// maxSplit is the most parts splitGetMulti makes.
+const maxSplit = 8
 
 // runBatch sends the batch's unique keys as one mget on s and gives each
 // waiter its own copies of its items.

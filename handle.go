@@ -381,6 +381,24 @@ func (h *handle) getMultiBy(serverKey string, keys []string) (map[string]*Item, 
 	return items, nil
 }
 
+// getMultiList is getMulti's items as a list (request order per server),
+// for callers that merge several.
+func (h *handle) getMultiList(keys []string) ([]Item, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	kp, lp, err := h.packKeys("get_multi", keys)
+	if err != nil {
+		return nil, err
+	}
+	rc := C.lmc_mget(h.c, nil, 0, kp, lp, C.size_t(len(keys)))
+	items := h.decodeList(keys, int(h.c.out_count))
+	if rc != C.MEMCACHED_SUCCESS {
+		return items, h.failOn("get_multi", "", "", rc)
+	}
+	return items, nil
+}
+
 // ---------------------------------------------------------------------------
 // Writes
 

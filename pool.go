@@ -13,6 +13,8 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Pool hands out up to size clients, each over its own libmemcached handle
@@ -49,6 +51,12 @@ type pool struct {
 
 	coal *coalescer  // nil when coalescing is off
 	obs  func(Event) // WithObserver, for the coalescer and acquired clients
+
+	// warm is autoWarm's state for the current server list: warmNever,
+	// warmRunning or warmDone (Warm, or SetServers' reset).
+	warm atomic.Int32
+
+	splits atomic.Int64 // GetMultis split over more handles (tests)
 }
 
 // handlePool is one libmemcachedutil memcached_pool: a master handle for
@@ -156,6 +164,7 @@ func (p *pool) take(ctx context.Context) (*handle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	p.startAutoWarm()
 	select {
 	case p.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -163,6 +172,26 @@ func (p *pool) take(ctx context.Context) (*handle, error) {
 	case <-p.done:
 		return nil, ErrClosed
 	}
+	return p.takeSlot()
+}
+
+// tryTake takes a handle only if one is free at once; nil if none is (or
+// the pool is closed, or a handle cannot be made).
+func (p *pool) tryTake() *handle {
+	select {
+	case p.sem <- struct{}{}:
+	default:
+		return nil
+	}
+	s, err := p.takeSlot()
+	if err != nil {
+		return nil
+	}
+	return s
+}
+
+// takeSlot binds a slot to a handle for the token its caller took.
+func (p *pool) takeSlot() (*handle, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -280,6 +309,7 @@ func (p *Pool) Acquire(ctx context.Context) (*Client, error) {
 // connections: call Warm again after one if it matters. UDP pools have no
 // connections: Warm takes and gives back the clients and returns nil.
 func (p *Pool) Warm(ctx context.Context) error {
+	p.p.warm.CompareAndSwap(warmNever, warmDone)
 	taken := make([]*handle, 0, p.p.size)
 	defer func() {
 		// Given back in the order taken: the last connected ends on top
@@ -295,7 +325,13 @@ func (p *Pool) Warm(ctx context.Context) error {
 		}
 		taken = append(taken, s)
 	}
-	for _, s := range taken {
+	return connectInTurn(ctx, taken)
+}
+
+// connectInTurn connects handles one after another (see Warm), stopping at
+// the first failure or when ctx ends.
+func connectInTurn(ctx context.Context, handles []*handle) error {
+	for _, s := range handles {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -304,6 +340,80 @@ func (p *Pool) Warm(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// autoWarm's states.
+const (
+	warmNever int32 = iota
+	warmRunning
+	warmDone
+)
+
+// autoWarmTimeout bounds the connections autoWarm makes: each handle's
+// connect and poll timeouts are lowered to what is left of it, so a server
+// that is down costs the pool's other callers at most this long a wait.
+const autoWarmTimeout = 250 * time.Millisecond
+
+// startAutoWarm starts autoWarm on the pool's first take for its current
+// server list (not after Warm).
+func (p *pool) startAutoWarm() {
+	if p.warm.Load() == warmNever && p.warm.CompareAndSwap(warmNever, warmRunning) {
+		p.bmu.RLock()
+		noreply := C.memcached_behavior_get(p.master().memc, C.MEMCACHED_BEHAVIOR_NOREPLY) != 0
+		p.bmu.RUnlock()
+		if noreply {
+			// A version request on a handle whose noreply command's
+			// reply is still unread reads that reply as its own and
+			// leaves VERSION for the next get: noreply pools connect
+			// lazily (Warm right after NewPool is safe).
+			p.warm.Store(warmDone)
+			return
+		}
+		go p.autoWarm()
+	}
+}
+
+// autoWarm is Warm in the background, at the pool's first use, so that a
+// pool spreads over the servers' worker threads without a call to Warm
+// (see Warm; without it a lazily connected pool's two busiest handles may
+// share one memcached thread): it takes the handles that are free at that
+// moment (never waiting for one), connects them back to back, and gives
+// them back in turn. A failure stops it; those handles connect on first
+// use as they would have. UDP pools have nothing to connect.
+func (p *pool) autoWarm() {
+	defer p.warm.CompareAndSwap(warmRunning, warmDone)
+	var taken []*handle
+	defer func() {
+		for _, s := range taken {
+			p.put(s)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), autoWarmTimeout)
+	defer cancel()
+	dl, _ := ctx.Deadline()
+	// Passes: the handles free now, then those that came back meanwhile
+	// (the first caller's, typically), while any do.
+	for len(taken) < p.size && ctx.Err() == nil {
+		from := len(taken)
+		for len(taken) < p.size {
+			s := p.tryTake()
+			if s == nil {
+				break
+			}
+			s.limitTimeouts(dl)
+			taken = append(taken, s)
+		}
+		if len(taken) == from {
+			break
+		}
+		err := connectInTurn(ctx, taken[from:])
+		if err != nil {
+			break
+		}
+	}
+	for _, s := range taken {
+		_ = s.restoreTimeouts(ctx, nil)
+	}
 }
 
 // Release gives a client from Acquire back to the pool. Releasing it again,
@@ -412,6 +522,7 @@ func (p *Pool) SetServers(servers []string) error {
 	p.p.mu.Lock()
 	old := p.p.cur
 	p.p.cur = hp
+	p.p.warm.Store(warmNever) // the new list's handles connect in turn too
 	old.retired = true
 	gone := old.out == 0
 	p.p.mu.Unlock()
@@ -446,7 +557,14 @@ func (p *Pool) GetMultiContext(ctx context.Context, keys []string) (map[string]*
 	if p.p.coal != nil {
 		return p.p.coal.getMulti(ctx, keys)
 	}
-	return p.commands.GetMultiContext(ctx, keys)
+	return do(&p.commands, ctx, call{"GetMulti", "", len(keys), false}, func(h *handle) (map[string]*Item, error) {
+		for _, k := range keys {
+			if err := h.checkKey("get_multi", k); err != nil {
+				return nil, err // nothing sent, as Client.GetMulti
+			}
+		}
+		return p.p.splitGetMulti(ctx, h, keys)
+	})
 }
 
 // SetBehavior sets a behavior on the pool's master handle and every idle

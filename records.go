@@ -144,9 +144,19 @@ func (h *handle) outBuf() []byte {
 // array (each capped to its length), and items one slice, so a multi-get
 // costs a handful of allocations rather than two per key.
 func (h *handle) decodeItems(keys []string, found int) map[string]*Item {
-	m := make(map[string]*Item, found)
+	items := h.decodeList(keys, found)
+	m := make(map[string]*Item, len(items))
+	for i := range items {
+		m[items[i].Key] = &items[i]
+	}
+	return m
+}
+
+// decodeList is decodeItems' items, in the order the servers sent them (a
+// key asked for twice may be there twice).
+func (h *handle) decodeList(keys []string, found int) []Item {
 	if found == 0 {
-		return m
+		return nil
 	}
 	buf := h.outBuf()
 	totalValues := 0
@@ -178,7 +188,6 @@ func (h *handle) decodeItems(keys []string, found int) map[string]*Item {
 		vo := len(values)
 		values = append(values, r.value...)
 		items = append(items, Item{Key: keys[idx], Value: values[vo:len(values):len(values)], Flags: r.flags, CasID: r.cas})
-		m[keys[idx]] = &items[len(items)-1]
 	}
-	return m
+	return items
 }
