@@ -3,9 +3,6 @@ package main
 // The clients that "memctl bench" compares, each behind a small adapter.
 
 import (
-	"context"
-	"time"
-
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/libmemcached-go/libmemcached"
 )
@@ -63,14 +60,14 @@ var benchClients = []*clientSpec{
 	},
 	{
 		name: "lmc-pool",
-		desc: "this library: NewPool(servers, pool size) then Pool.Warm, ASCII protocol, default options",
+		desc: "this library: NewPool(servers, pool size) as users write it (no Pool.Warm: handles connect on first use), ASCII protocol, default options",
 		open: func(servers []string, cfg *benchConfig) (*clientForms, error) {
 			return openLibPool(servers, cfg.poolSize, false)
 		},
 	},
 	{
 		name: "lmc-pool-bin",
-		desc: "this library: NewPool(servers, pool size) then Pool.Warm, binary protocol",
+		desc: "this library: NewPool(servers, pool size, WithBinaryProtocol()) as users write it (no Pool.Warm), binary protocol",
 		open: func(servers []string, cfg *benchConfig) (*clientForms, error) {
 			return openLibPool(servers, cfg.poolSize, true)
 		},
@@ -170,16 +167,10 @@ func openLibClient(servers []string, binary bool) (*clientForms, error) {
 }
 
 func openLibPool(servers []string, size int, binary bool) (*clientForms, error) {
+	// As users write it: NewPool and nothing else (no Pool.Warm), so the
+	// handles connect lazily, on first use.
 	p, err := libmemcached.NewPool(servers, size, libOptions(binary)...)
 	if err != nil {
-		return nil, err
-	}
-	// As a service would at start-up: connect the handles back to back
-	// (see Pool.Warm), not lazily in whatever order the first rows use them.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := p.Warm(ctx); err != nil {
-		p.Close()
 		return nil, err
 	}
 	return &clientForms{seq: libPool{p}, conc: libPool{p}, close: func() { p.Close() }}, nil
