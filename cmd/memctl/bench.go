@@ -515,6 +515,11 @@ func (r *runner) formFor(s *scenario, c *clientSpec) (kv, string) {
 
 // skipReason says why a client has no row in a scenario ("" if it has).
 func (r *runner) skipReason(s *scenario, c *clientSpec) string {
+	if c.skip != nil {
+		if why := c.skip(s); why != "" {
+			return why
+		}
+	}
 	if c.cfloor {
 		return ""
 	}

@@ -40,6 +40,9 @@ type clientSpec struct {
 	// do not fail the run (douban/libmc fails intermittently under Go's
 	// async preemption; that is its finding, not this library's).
 	peer bool
+	// skip, if set, says why the client has no row in a scenario ("" if
+	// it has one).
+	skip func(s *scenario) string
 	open func(servers []string, cfg *benchConfig) (*clientForms, error)
 }
 
@@ -92,6 +95,12 @@ var benchClients = []*clientSpec{
 			// The C floor is driven by the runner directly (see runner.cfloor).
 			return &clientForms{close: func() {}}, nil
 		},
+	},
+	{
+		name: "wire",
+		desc: "a raw blocking socket in C (bench_wire.c): one plain TCP socket (TCP_NODELAY) to the first server, and one cgo call from Go per request, which sends the ASCII get or set with one send() and recv()s until the whole reply is in, the value copied into a Go buffer and checked in Go: the limit of one round trip through the kernel's socket for a client that pays cgo's per-call cost as this library does (get-* and set-* rows only)",
+		skip: wireScenario,
+		open: openWire,
 	},
 }
 

@@ -174,7 +174,7 @@ func TestBench(t *testing.T) {
 	// scenario: no Pool rows; concurrent: no Client rows.
 	wantRows := []string{"get-100B lmc-client", "get-100B lmc-client-bin", "get-100B lmc-pool", "get-100B lmc-pool-bin",
 		"get-100B gomemcache", "get-100B c-floor", "set-noreply-100B lmc-client", "set-noreply-100B gomemcache",
-		"set-noreply-100B c-floor", "par16-mix lmc-pool", "par16-mix c-floor", "par16-mix gomemcache"}
+		"set-noreply-100B c-floor", "par16-mix lmc-pool", "par16-mix c-floor", "par16-mix gomemcache", "get-100B wire"}
 	if libmcSpec.absent == "" {
 		wantRows = append(wantRows, "get-100B libmc", "set-noreply-100B libmc", "getmulti-10 libmc", "par16-mix libmc")
 	}
@@ -183,7 +183,8 @@ func TestBench(t *testing.T) {
 			t.Errorf("no row %q", want)
 		}
 	}
-	for _, unwanted := range []string{"set-noreply-100B lmc-pool", "par16-mix lmc-client", "get-100B pior"} {
+	for _, unwanted := range []string{"set-noreply-100B lmc-pool", "par16-mix lmc-client", "get-100B pior",
+		"set-noreply-100B wire", "getmulti-10 wire", "par16-mix wire"} {
 		if _, ok := rows[unwanted]; ok {
 			t.Errorf("unexpected row %q", unwanted)
 		}
@@ -200,6 +201,12 @@ func TestBench(t *testing.T) {
 	// 16 C threads on top of the process's own.
 	if runtime.GOOS == "linux" && rows["par16-mix c-floor"].PeakThreads < 16+2 {
 		t.Errorf("par16-mix c-floor: peak threads %d", rows["par16-mix c-floor"].PeakThreads)
+	}
+	if rw := rows["get-100B wire"]; rw.Errors != 0 || !rw.AllocsCounted || rw.AllocsPerOp > 0.5 {
+		t.Errorf("get-100B wire: %d errors, %v allocs/op (counted: %v)", rw.Errors, rw.AllocsPerOp, rw.AllocsCounted)
+	}
+	if !strings.Contains(r.stdout, "no row: wire: "+wireNoRow+" (set-noreply-100B, getmulti-10, par16-mix)") {
+		t.Errorf("the table does not say why wire has no rows:\n%s", r.stdout)
 	}
 	if rw := rows["getmulti-10 lmc-client"]; rw.Unit != "keys/s" {
 		t.Errorf("getmulti-10: %+v", rw)
@@ -370,5 +377,71 @@ func TestBenchBinary(t *testing.T) {
 	pid, _ := strconv.Atoi(m[2])
 	if !processGone(pid) {
 		t.Errorf("memcached (pid %d) still runs after memctl bench", pid)
+	}
+}
+
+func TestWireAddr(t *testing.T) {
+	for _, c := range []struct{ in, host, port, path string }{
+		{"127.0.0.1:11311", "127.0.0.1", "11311", ""},
+		{"localhost", "localhost", "11211", ""},
+		{"h:11212:3", "h", "11212", ""},
+		{"[::1]:11213", "::1", "11213", ""},
+		{"[::1]", "::1", "11211", ""},
+		{"[::1]:11214:2", "::1", "11214", ""},
+		{"/tmp/mc.sock", "", "", "/tmp/mc.sock"},
+	} {
+		host, port, path, err := wireAddr(c.in)
+		if err != nil || host != c.host || port != c.port || path != c.path {
+			t.Errorf("wireAddr(%q) = %q, %q, %q, %v", c.in, host, port, path, err)
+		}
+	}
+	for _, bad := range []string{"[::1", "[::1]x", ":11211"} {
+		if _, _, _, err := wireAddr(bad); err == nil {
+			t.Errorf("wireAddr(%q): no error", bad)
+		}
+	}
+}
+
+// TestWireClient: the wire row's socket reads back what it wrote, in one
+// reply or several recv()s (16 KiB, 1 MiB - 512), tells a miss from a hit,
+// reports the server's error lines and stays in step after them.
+func TestWireClient(t *testing.T) {
+	f, err := openWire([]string{testServer.Addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.close()
+	w := f.seq
+	key := "memctl-wire-test:" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if _, err := w.Get(key); err != errWireMiss {
+		t.Fatalf("Get of a missing key: %v, want a miss", err)
+	}
+	for _, n := range []int{0, 1, 100, 16 * 1024, 1<<20 - 512} {
+		v := bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
+		if err := w.Set(key, v); err != nil {
+			t.Fatalf("Set of %d bytes: %v", n, err)
+		}
+		got, err := w.Get(key)
+		if err != nil || !bytes.Equal(got, v) {
+			t.Fatalf("Get of %d bytes: %d bytes, %v", n, len(got), err)
+		}
+	}
+	// memcached refuses a value over its item size limit (1 MiB): the
+	// reply is an error line, and the connection is still usable.
+	if err := w.Set(key, make([]byte, 2<<20)); err == nil || !strings.Contains(err.Error(), "SERVER_ERROR") {
+		t.Fatalf("Set of 2 MiB: %v, want memcached's SERVER_ERROR", err)
+	}
+	// A key over 250 bytes: memcached's CLIENT_ERROR line.
+	if _, err := w.Get(strings.Repeat("k", 300)); err == nil || !strings.Contains(err.Error(), "CLIENT_ERROR") {
+		t.Fatalf("Get of a 300-byte key: %v, want memcached's CLIENT_ERROR", err)
+	}
+	if err := w.Set(key, []byte("after")); err != nil {
+		t.Fatalf("Set after the errors: %v", err)
+	}
+	if got, err := w.Get(key); err != nil || string(got) != "after" {
+		t.Fatalf("Get after the errors: %q, %v", got, err)
+	}
+	if _, err := openWire([]string{"127.0.0.1:1"}, nil); err == nil || !strings.Contains(err.Error(), "connect") {
+		t.Errorf("openWire to a closed port: %v", err)
 	}
 }
