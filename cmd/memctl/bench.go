@@ -2,10 +2,11 @@ package main
 
 // "memctl bench": this library side by side with the other Go memcached
 // clients and with the same loops in C, in one process, against the same
-// memcached (and then, for the multi-key and concurrent scenarios, the same
-// N of them: --servers, rows named NAME@Nsrv). Rounds interleave the clients (A B C A B C ...) within each
-// scenario and the table reports the median of the rounds, so drift on a
-// noisy machine hits every client alike.
+// memcached (and then, for the multi-key and concurrent scenarios, the
+// same N of them: --servers, rows named NAME@Nsrv). Rounds interleave the
+// clients (A B C A B C ...) within each scenario and the table reports the
+// median of the rounds, so drift on a noisy machine hits every client
+// alike.
 
 import (
 	"bytes"
