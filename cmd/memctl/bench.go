@@ -2,9 +2,11 @@ package main
 
 // "memctl bench": this library side by side with the other Go memcached
 // clients and with the same loops in C, in one process, against the same
-// memcached. Rounds interleave the clients (A B C A B C ...) within each
-// scenario and the table reports the median of the rounds, so drift on a
-// noisy machine hits every client alike.
+// memcached (and then, for the multi-key and concurrent scenarios, the
+// same N of them: --servers, rows named NAME@Nsrv). Rounds interleave the
+// clients (A B C A B C ...) within each scenario and the table reports the
+// median of the rounds, so drift on a noisy machine hits every client
+// alike.
 
 import (
 	"bytes"
@@ -13,6 +15,7 @@ import (
 	"io"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,6 +30,11 @@ const (
 	defaultRounds   = 5
 	defaultWarmup   = 200 * time.Millisecond
 	defaultPoolSize = 16
+	// defaultServerCounts: with no -s, the rows over one server, then
+	// the multi-key and concurrent ones again over three.
+	defaultServerCounts = "1,3"
+	// maxServerCount bounds --servers: each is a memcached process.
+	maxServerCount = 16
 )
 
 // embeddedBenchArgs are the memcached arguments of the embedded server, on
@@ -42,7 +50,20 @@ type benchConfig struct {
 	chartPath      string
 	scenarios      []string // patterns (path.Match) or names; empty: all
 	clients        []string
-	maxGoroutines  int // the most goroutines of the selected scenarios
+	// serverCounts are --servers' counts of embedded servers; nil with
+	// -s (one set: the servers named).
+	serverCounts  []int
+	groups        []*benchGroup // what runs over each set of servers
+	notRunMulti   []string      // selected names not run over N > 1 servers
+	maxGoroutines int           // the most goroutines of the selected scenarios
+}
+
+// benchGroup is one set of servers and the scenarios run over it.
+type benchGroup struct {
+	count     int         // servers in the set (with -s: the names given, once known)
+	suffix    string      // of its scenario names: "" or "@<count>srv"
+	scenarios []*scenario // the selected scenarios, named with the suffix
+	servers   []string    // filled in once the servers are known or started
 }
 
 // Scenario kinds.
@@ -63,6 +84,8 @@ type scenario struct {
 	batch      int    // keys per multi-get
 	goroutines int    // concurrent rows: goroutines (threads for the C floor)
 	what       string // what a row measures
+	order      int    // index in benchScenarios (of the scenario run over one server)
+	servers    int    // how many servers it runs over (0 in benchScenarios)
 }
 
 // unit is what the scenario's rate counts.
@@ -74,6 +97,51 @@ func (s *scenario) unit() string {
 }
 
 func (s *scenario) concurrent() bool { return s.kind == kindParGet || s.kind == kindParMix }
+
+// multiServer reports whether s runs over N > 1 servers too: the multi-key
+// and concurrent scenarios. A single-key sequential one sends each request
+// to one server whatever their number, so it runs over one server only.
+func (s *scenario) multiServer() bool { return s.kind == kindGetMulti || s.concurrent() }
+
+// serverSuffix is what the names of the scenarios run over n embedded
+// servers end in: "" for one, "@3srv" for three.
+func serverSuffix(n int) string {
+	if n <= 1 {
+		return ""
+	}
+	return "@" + strconv.Itoa(n) + "srv"
+}
+
+// over returns s as run over a set of servers, named with its suffix.
+func (s *scenario) over(order int, g *benchGroup) *scenario {
+	c := *s
+	c.name += g.suffix
+	c.order, c.servers = order, g.count
+	if g.suffix != "" {
+		c.what += fmt.Sprintf(", over %d servers", g.count)
+	}
+	return &c
+}
+
+// parseServerCounts parses --servers: comma-separated counts, returned
+// in increasing order without repeats.
+func parseServerCounts(spec string) ([]int, error) {
+	var counts []int
+	for _, p := range splitList(spec) {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > maxServerCount {
+			return nil, usagef("--servers %s: comma-separated counts of servers, from 1 to %d", spec, maxServerCount)
+		}
+		if !slices.Contains(counts, n) {
+			counts = append(counts, n)
+		}
+	}
+	if len(counts) == 0 {
+		return nil, usagef("--servers %q: no count of servers", spec)
+	}
+	slices.Sort(counts)
+	return counts, nil
+}
 
 // keysetSpec describes the keys and values a scenario works on.
 type keysetSpec struct {
@@ -234,6 +302,7 @@ type row struct {
 	AllocsCounted bool      `json:"allocs_counted"`
 	PeakThreads   int       `json:"peak_os_threads"`
 	PeakInC       int       `json:"peak_goroutines_in_cgo_or_syscalls"`
+	Servers       int       `json:"servers"`
 	Ops           uint64    `json:"ops"`
 	Errors        uint64    `json:"errors"`
 	ErrorSamples  []string  `json:"error_samples,omitempty"`
@@ -253,7 +322,7 @@ func median(xs []float64) float64 {
 
 func (c *cell) summary() row {
 	r := row{Scenario: c.s.name, Client: c.c.name, Note: c.note, Unit: c.s.unit(), AllocsCounted: !c.c.cfloor,
-		PeakThreads: -1, PeakInC: -1}
+		PeakThreads: -1, PeakInC: -1, Servers: c.s.servers}
 	var p50, p99, allocs, bytesOp, cpu []float64
 	for i := range c.rounds {
 		w := &c.rounds[i]
@@ -445,7 +514,8 @@ func (w *worker) runFor(deadline time.Time) {
 // The runner
 
 type runner struct {
-	cfg *benchConfig
+	cfg   *benchConfig
+	group *benchGroup // the servers and the scenarios over them
 
 	keysets  map[string]*keyset
 	cKeysets map[string]*cKeyset
@@ -454,7 +524,7 @@ type runner struct {
 	cfloorNR *cfloorClient // the C floor with NOREPLY
 	loaded   map[string]bool
 	hists    []hist
-	sampler  *threadSampler
+	sampler  *threadSampler // shared by the runners of a run
 	progress *progress
 }
 
@@ -490,7 +560,6 @@ func (r *runner) close() {
 	for _, c := range r.cKeysets {
 		c.free()
 	}
-	r.sampler.close()
 }
 
 // formFor returns the kv a client uses in a scenario, and a note; nil if
@@ -515,6 +584,11 @@ func (r *runner) formFor(s *scenario, c *clientSpec) (kv, string) {
 
 // skipReason says why a client has no row in a scenario ("" if it has).
 func (r *runner) skipReason(s *scenario, c *clientSpec) string {
+	if c.skip != nil {
+		if why := c.skip(s); why != "" {
+			return why
+		}
+	}
 	if c.cfloor {
 		return ""
 	}
@@ -556,6 +630,43 @@ func (r *runner) preload(s *scenario, c *clientSpec) error {
 		}
 	}
 	r.loaded[id] = true
+	return nil
+}
+
+// runScenario runs scenario s (the i-th of n) on the clients of its cells
+// that have a row: the warm-ups, then the rounds, each interleaving the
+// clients.
+func (r *runner) runScenario(ctx context.Context, s *scenario, i, n int, cells []*cell) error {
+	var row []*cell
+	for _, cl := range cells {
+		if cl.s == s && cl.skipped == "" {
+			row = append(row, cl)
+		}
+	}
+	cfg := r.cfg
+	r.progress.scenario(i, n, s.name)
+	for _, cl := range row {
+		if err := ctx.Err(); err != nil {
+			return errInterrupted
+		}
+		if err := r.preload(s, cl.c); err != nil {
+			return err
+		}
+		if cfg.warmup > 0 {
+			r.progress.step(s.name, cl.c.name, 0, cfg.rounds, false)
+			r.window(s, cl.c, cfg.warmup)
+		}
+	}
+	for round := 1; round <= cfg.rounds; round++ {
+		for _, cl := range row {
+			if err := ctx.Err(); err != nil {
+				return errInterrupted
+			}
+			r.progress.step(s.name, cl.c.name, round, cfg.rounds, false)
+			cl.rounds = append(cl.rounds, r.window(s, cl.c, cfg.window))
+			r.progress.step(s.name, cl.c.name, round, cfg.rounds, true)
+		}
+	}
 	return nil
 }
 
@@ -698,20 +809,33 @@ type scenarioInfo struct {
 	ValueBytes int    `json:"value_bytes"`
 	Batch      int    `json:"keys_per_multiget,omitempty"`
 	Goroutines int    `json:"goroutines,omitempty"`
+	Servers    int    `json:"servers"`
 	What       string `json:"what"`
 }
 
+// serverSetInfo is one set of servers of a run and the suffix of the
+// names of the scenarios run over it.
+type serverSetInfo struct {
+	Count   int      `json:"count"`
+	Suffix  string   `json:"scenario_suffix"`
+	Servers []string `json:"servers"`
+}
+
 type configInfo struct {
-	Window     string            `json:"window"`
-	Warmup     string            `json:"warmup"`
-	Rounds     int               `json:"rounds"`
-	PoolSize   int               `json:"pool_size"`
-	Servers    []string          `json:"servers"`
-	Embedded   bool              `json:"embedded_server"`
-	ServerArgs string            `json:"embedded_server_args,omitempty"`
-	GOMAXPROCS int               `json:"gomaxprocs"`
-	Clients    map[string]string `json:"clients"`
-	Threads    string            `json:"threads_method"`
+	Window   string   `json:"window"`
+	Warmup   string   `json:"warmup"`
+	Rounds   int      `json:"rounds"`
+	PoolSize int      `json:"pool_size"`
+	Servers  []string `json:"servers"` // all of them
+	// ServerCounts are the sizes of the sets of servers the scenarios ran
+	// over, in order (--servers; with -s, the servers named).
+	ServerCounts []int             `json:"server_counts"`
+	ServerSets   []serverSetInfo   `json:"server_sets"`
+	Embedded     bool              `json:"embedded_server"`
+	ServerArgs   string            `json:"embedded_server_args,omitempty"`
+	GOMAXPROCS   int               `json:"gomaxprocs"`
+	Clients      map[string]string `json:"clients"`
+	Threads      string            `json:"threads_method"`
 }
 
 // bench is the "memctl bench" command.
@@ -725,6 +849,18 @@ func (a *app) bench(_ []string) error {
 		a.benchList()
 		return nil
 	}
+	if a.cfg.given["s"] {
+		// -s names the servers: the default --servers does not apply.
+		if a.cfg.given["servers"] {
+			return usagef("--servers starts that many memcached of its own: it excludes -s (which names the servers)")
+		}
+	} else {
+		counts, err := parseServerCounts(a.cfg.serverCounts)
+		if err != nil {
+			return err
+		}
+		cfg.serverCounts = counts
+	}
 	if err := cfg.check(); err != nil {
 		return err
 	}
@@ -735,13 +871,37 @@ func (a *app) bench(_ []string) error {
 		if err != nil {
 			return err
 		}
-		return runBench(ctx, cfg, servers, "", a.stdout, a.stderr)
+		g := cfg.groups[0]
+		g.servers, g.count = servers, len(servers)
+		for _, s := range g.scenarios {
+			s.servers = g.count
+		}
+		return runBench(ctx, cfg, "", a.stdout, a.stderr)
 	}
-	return withEmbeddedServer(ctx, func(ctx context.Context, s *embeddedServer) error {
-		fmt.Fprintf(a.stderr, "memctl bench: no -s: started %s %s on %s (pid %d)\n", s.Bin, strings.Join(embeddedBenchArgs, " "), s.Addr, s.Pid())
-		return runBench(ctx, cfg, []string{s.Addr}, strings.Join(embeddedBenchArgs, " "), a.stdout, a.stderr)
+	total := 0
+	for _, g := range cfg.groups {
+		total += g.count
+	}
+	args := strings.Join(embeddedBenchArgs, " ")
+	return withEmbeddedServers(ctx, total, func(ctx context.Context, started []*embeddedServer) error {
+		for _, g := range cfg.groups {
+			for i, s := range started[:g.count] {
+				what := ""
+				if g.suffix != "" {
+					what = fmt.Sprintf(" for the %s rows (%d of %d)", g.suffix, i+1, g.count)
+				}
+				fmt.Fprintf(a.stderr, "memctl bench: no -s: started %s %s on %s (pid %d)%s\n", s.Bin, args, s.Addr, s.Pid(), what)
+				g.servers = append(g.servers, s.Addr)
+			}
+			started = started[g.count:]
+		}
+		return runBench(ctx, cfg, args, a.stdout, a.stderr)
 	}, embeddedBenchArgs...)
 }
+
+// notRunMultiReason is why the single-key sequential scenarios do not run
+// over N > 1 servers.
+const notRunMultiReason = "single-key sequential scenarios run over one server only (each Get or Set goes to one server, however many there are)"
 
 // check validates the bench flags and works out the selection.
 func (cfg *benchConfig) check() error {
@@ -762,17 +922,43 @@ func (cfg *benchConfig) check() error {
 			return usagef("bad pattern %q: %v", p, err)
 		}
 	}
-	n := 0
-	for _, s := range benchScenarios {
-		if selected(cfg.scenarios, s.name) {
-			n++
+	// One set of servers per count (with -s, the servers named), and
+	// the selected scenarios over each. Over N > 1 servers a name ends in
+	// @Nsrv, and --scenario's patterns match the names with it.
+	counts := cfg.serverCounts
+	if counts == nil {
+		counts = []int{0}
+	}
+	cfg.groups, cfg.notRunMulti, cfg.maxGoroutines = nil, nil, 0
+	for _, count := range counts {
+		g := &benchGroup{count: count, suffix: serverSuffix(count)}
+		for i, s := range benchScenarios {
+			name := s.name + g.suffix
+			if !selected(cfg.scenarios, name) {
+				continue
+			}
+			if count > 1 && !s.multiServer() {
+				cfg.notRunMulti = append(cfg.notRunMulti, name)
+				continue
+			}
+			g.scenarios = append(g.scenarios, s.over(i, g))
 			cfg.maxGoroutines = max(cfg.maxGoroutines, s.goroutines)
 		}
+		if len(g.scenarios) > 0 {
+			cfg.groups = append(cfg.groups, g)
+		}
 	}
-	if n == 0 {
-		return usagef("--scenario %s matches no scenario (see memctl bench --list)", strings.Join(cfg.scenarios, ","))
+	if len(cfg.groups) == 0 {
+		hint := ""
+		switch {
+		case len(cfg.notRunMulti) > 0:
+			hint = ": " + strings.Join(cfg.notRunMulti, ", ") + ": " + notRunMultiReason
+		case slices.ContainsFunc(cfg.serverCounts, func(n int) bool { return n > 1 }):
+			hint = "; over N > 1 servers the names end in @Nsrv (par64-get@3srv; 'par64-get*' matches both)"
+		}
+		return usagef("--scenario %s matches no scenario (see memctl bench --list)%s", strings.Join(cfg.scenarios, ","), hint)
 	}
-	n = 0
+	n := 0
 	for _, c := range benchClients {
 		if selected(cfg.clients, c.name) {
 			n++
@@ -792,6 +978,10 @@ func (a *app) benchList() {
 	for _, s := range benchScenarios {
 		fmt.Fprintf(a.stdout, "  %-18s %s\n", s.name, s.what)
 	}
+	fmt.Fprintf(a.stdout, "  With no -s, --servers (default %s) runs them over each count N of memcached\n", defaultServerCounts)
+	fmt.Fprintln(a.stdout, "  servers it starts. Over N > 1 the names end in @Nsrv (getmulti-100@3srv), and")
+	fmt.Fprintln(a.stdout, "  only the multi-key and concurrent scenarios run: a single-key Get or Set goes")
+	fmt.Fprintln(a.stdout, "  to one server, however many there are.")
 	fmt.Fprintln(a.stdout, "Clients:")
 	for _, c := range benchClients {
 		desc := c.desc
@@ -802,8 +992,40 @@ func (a *app) benchList() {
 	}
 }
 
-// runBench runs the selected scenarios on the selected clients.
-func runBench(ctx context.Context, cfg *benchConfig, servers []string, serverArgs string, stdout, stderr io.Writer) error {
+// newRunner opens the clients over a group's servers. On an error, the
+// runner returned holds what was opened, for close.
+func newRunner(cfg *benchConfig, g *benchGroup, clients []*clientSpec, sampler *threadSampler, hists []hist) (*runner, error) {
+	r := &runner{
+		cfg: cfg, group: g,
+		keysets: map[string]*keyset{}, cKeysets: map[string]*cKeyset{},
+		forms: map[string]*clientForms{}, loaded: map[string]bool{},
+		hists: hists, sampler: sampler,
+	}
+	for _, c := range clients {
+		if c.skip != nil && !slices.ContainsFunc(g.scenarios, func(s *scenario) bool { return c.skip(s) == "" }) {
+			continue // no row over these servers: not opened
+		}
+		if c.cfloor {
+			var err error
+			if r.cfloor, err = openCFloor(g.servers, false); err != nil {
+				return r, fmt.Errorf("c-floor: %w", err)
+			}
+			if r.cfloorNR, err = openCFloor(g.servers, true); err != nil {
+				return r, fmt.Errorf("c-floor: %w", err)
+			}
+		}
+		f, err := c.open(g.servers, cfg)
+		if err != nil {
+			return r, fmt.Errorf("%s: %w", c.name, err)
+		}
+		r.forms[c.name] = f
+	}
+	return r, nil
+}
+
+// runBench runs the selected scenarios on the selected clients, over each
+// group's servers in turn.
+func runBench(ctx context.Context, cfg *benchConfig, serverArgs string, stdout, stderr io.Writer) error {
 	res := &benchResult{}
 	var clients []*clientSpec
 	for _, c := range benchClients {
@@ -817,104 +1039,101 @@ func runBench(ctx context.Context, cfg *benchConfig, servers []string, serverArg
 		}
 		clients = append(clients, c)
 	}
-	var scenarios []*scenario
-	for _, s := range benchScenarios {
-		if selected(cfg.scenarios, s.name) {
-			scenarios = append(scenarios, s)
-		}
-	}
 
-	r := &runner{
-		cfg:     cfg,
-		keysets: map[string]*keyset{}, cKeysets: map[string]*cKeyset{},
-		forms: map[string]*clientForms{}, loaded: map[string]bool{},
-		hists: make([]hist, max(cfg.maxGoroutines, 1)),
-	}
-	r.sampler = newThreadSampler()
-	defer r.close()
-	for _, c := range clients {
-		if c.cfloor {
-			var err error
-			if r.cfloor, err = openCFloor(servers, false); err != nil {
-				return fmt.Errorf("c-floor: %w", err)
-			}
-			if r.cfloorNR, err = openCFloor(servers, true); err != nil {
-				return fmt.Errorf("c-floor: %w", err)
-			}
+	sampler := newThreadSampler()
+	defer sampler.close()
+	hists := make([]hist, max(cfg.maxGoroutines, 1))
+	var runners []*runner
+	defer func() {
+		for _, r := range runners {
+			r.close()
 		}
-		f, err := c.open(servers, cfg)
+	}()
+	var all []string
+	for _, g := range cfg.groups {
+		r, err := newRunner(cfg, g, clients, sampler, hists)
+		runners = append(runners, r)
 		if err != nil {
-			return fmt.Errorf("%s: %w", c.name, err)
+			if len(cfg.groups) > 1 {
+				err = fmt.Errorf("over %s: %w", plural(g.count, "server"), err)
+			}
+			return err
 		}
-		r.forms[c.name] = f
+		all = append(all, g.servers...)
 	}
 
-	res.Machine = collectMachineInfo(servers)
+	res.Machine = collectMachineInfo(all)
 	res.Config = configInfo{
 		Window: cfg.window.String(), Warmup: cfg.warmup.String(), Rounds: cfg.rounds, PoolSize: cfg.poolSize,
-		Servers: servers, Embedded: serverArgs != "", ServerArgs: serverArgs, GOMAXPROCS: runtime.GOMAXPROCS(0),
+		Servers: all, Embedded: serverArgs != "", ServerArgs: serverArgs, GOMAXPROCS: runtime.GOMAXPROCS(0),
 		Clients: map[string]string{}, Threads: threadsMethod,
+	}
+	for _, g := range cfg.groups {
+		res.Config.ServerCounts = append(res.Config.ServerCounts, g.count)
+		res.Config.ServerSets = append(res.Config.ServerSets, serverSetInfo{g.count, g.suffix, g.servers})
 	}
 	for _, c := range clients {
 		res.Config.Clients[c.name] = c.desc
 	}
-	for _, s := range scenarios {
-		spec := r.keyset(s.keyset).spec
-		res.Scenarios = append(res.Scenarios, scenarioInfo{s.name, s.unit(), spec.n, spec.vsize, s.batch, s.goroutines, s.what})
-	}
 
-	// The cells, and the number of windows for the progress bar.
+	// The cells, in the order they run (group by group), and the number
+	// of windows for the progress bar.
 	var cells []*cell
+	var scenarios []*scenario
 	total := 0
-	for _, s := range scenarios {
-		for _, c := range clients {
-			cl := &cell{s: s, c: c}
-			if cl.skipped = r.skipReason(s, c); cl.skipped == "" {
-				_, cl.note = r.formFor(s, c)
-				total += cfg.rounds
+	for _, r := range runners {
+		for _, s := range r.group.scenarios {
+			scenarios = append(scenarios, s)
+			for _, c := range clients {
+				cl := &cell{s: s, c: c}
+				if cl.skipped = r.skipReason(s, c); cl.skipped == "" {
+					_, cl.note = r.formFor(s, c)
+					total += cfg.rounds
+				}
+				cells = append(cells, cl)
 			}
-			cells = append(cells, cl)
 		}
 	}
-	r.progress = newProgress(stderr, total, cfg.window+cfg.warmup/time.Duration(cfg.rounds)+30*time.Millisecond)
-	fmt.Fprintf(stderr, "memctl bench: %d scenarios x %d clients, %d rounds of %v: about %v\n",
-		len(scenarios), len(clients), cfg.rounds, cfg.window, r.progress.estimate().Round(time.Second))
-
-	for si, s := range scenarios {
-		var row []*cell
-		for _, cl := range cells {
-			if cl.s == s && cl.skipped == "" {
-				row = append(row, cl)
-			}
+	progress := newProgress(stderr, total, cfg.window+cfg.warmup/time.Duration(cfg.rounds)+30*time.Millisecond)
+	over := ""
+	if len(runners) > 1 {
+		var parts []string
+		for _, r := range runners {
+			parts = append(parts, fmt.Sprintf("%d over %s", len(r.group.scenarios), plural(r.group.count, "server")))
 		}
-		r.progress.scenario(si+1, len(scenarios), s.name)
-		for _, cl := range row {
-			if err := ctx.Err(); err != nil {
-				r.progress.done()
-				return errInterrupted
-			}
-			if err := r.preload(s, cl.c); err != nil {
-				r.progress.done()
+		over = " (" + strings.Join(parts, ", ") + ")"
+	}
+	fmt.Fprintf(stderr, "memctl bench: %d scenarios%s x %d clients, %s of %v: %d windows, about %v\n",
+		len(scenarios), over, len(clients), plural(cfg.rounds, "round"), cfg.window, total, progress.estimate().Round(time.Second))
+
+	si := 0
+	for _, r := range runners {
+		r.progress = progress
+		for _, s := range r.group.scenarios {
+			si++
+			if err := r.runScenario(ctx, s, si, len(scenarios), cells); err != nil {
+				progress.done()
 				return err
 			}
-			if cfg.warmup > 0 {
-				r.progress.step(s.name, cl.c.name, 0, cfg.rounds, false)
-				r.window(s, cl.c, cfg.warmup)
-			}
-		}
-		for round := 1; round <= cfg.rounds; round++ {
-			for _, cl := range row {
-				if err := ctx.Err(); err != nil {
-					r.progress.done()
-					return errInterrupted
-				}
-				r.progress.step(s.name, cl.c.name, round, cfg.rounds, false)
-				cl.rounds = append(cl.rounds, r.window(s, cl.c, cfg.window))
-				r.progress.step(s.name, cl.c.name, round, cfg.rounds, true)
-			}
 		}
 	}
-	r.progress.done()
+	progress.done()
+
+	// The table's order: by scenario, each over one server and then over
+	// more, so that a scenario's rows over 1 and 3 servers are side by
+	// side.
+	sort.SliceStable(cells, func(i, j int) bool {
+		a, b := cells[i].s, cells[j].s
+		return a.order < b.order || (a.order == b.order && a.servers < b.servers)
+	})
+	sort.SliceStable(scenarios, func(i, j int) bool {
+		a, b := scenarios[i], scenarios[j]
+		return a.order < b.order || (a.order == b.order && a.servers < b.servers)
+	})
+	for _, s := range scenarios {
+		spec := runners[0].keyset(s.keyset).spec
+		res.Scenarios = append(res.Scenarios, scenarioInfo{s.name, s.unit(), spec.n, spec.vsize, s.batch, s.goroutines, s.servers, s.what})
+	}
 
 	// Summaries and ratios.
 	base := map[string]float64{}
@@ -936,6 +1155,9 @@ func runBench(ctx context.Context, cfg *benchConfig, servers []string, serverArg
 	}
 	for _, k := range notRunOrder {
 		res.NotRun = append(res.NotRun, k+" ("+strings.Join(notRun[k], ", ")+")")
+	}
+	if len(cfg.notRunMulti) > 0 {
+		res.NotRun = append(res.NotRun, "all clients: "+notRunMultiReason+" ("+strings.Join(cfg.notRunMulti, ", ")+")")
 	}
 	for _, cl := range cells {
 		if cl.skipped != "" {
@@ -1015,10 +1237,28 @@ func printTable(w io.Writer, res *benchResult) {
 	m := res.Machine
 	fmt.Fprintf(w, "memctl bench, %s\n", m.Date)
 	fmt.Fprintf(w, "machine: %s, %d cores (GOMAXPROCS %d), Linux %s, %s\n", m.CPUModel, m.Cores, res.Config.GOMAXPROCS, m.Kernel, m.GoVersion)
-	fmt.Fprintf(w, "libmemcached %s (headers %s), memcached %s on %s%s\n", m.LibmemcachedRuntime, m.Libmemcached,
-		strings.Join(m.MemcachedVersions, ", "), strings.Join(res.Config.Servers, ","), embeddedNote(res.Config))
-	fmt.Fprintf(w, "windows of %s (warm-up %s), %s interleaving the clients, medians of the rounds; pool size %d\n\n",
-		res.Config.Window, res.Config.Warmup, plural(res.Config.Rounds, "round"), res.Config.PoolSize)
+	mcVersions := fmt.Sprintf("libmemcached %s (headers %s), memcached %s", m.LibmemcachedRuntime, m.Libmemcached,
+		strings.Join(distinct(m.MemcachedVersions), ", "))
+	var counts []string
+	for i, set := range res.Config.ServerSets {
+		where := strings.Join(set.Servers, ",") + embeddedNote(res.Config, set.Count)
+		count := plural(set.Count, "server")
+		if set.Suffix != "" {
+			where = "the " + set.Suffix + " rows on " + where
+			count += " for the " + set.Suffix + " rows"
+		}
+		counts = append(counts, count)
+		switch {
+		case i > 0:
+			fmt.Fprintln(w, where)
+		case set.Suffix != "":
+			fmt.Fprintf(w, "%s; %s\n", mcVersions, where)
+		default:
+			fmt.Fprintf(w, "%s on %s\n", mcVersions, where)
+		}
+	}
+	fmt.Fprintf(w, "windows of %s (warm-up %s), %s interleaving the clients, medians of the rounds; pool size %d; %s\n\n",
+		res.Config.Window, res.Config.Warmup, plural(res.Config.Rounds, "round"), res.Config.PoolSize, strings.Join(counts, ", "))
 	tw := newTableWriter(w, []string{"scenario", "client", "rate", "vs gomc", "p50", "p99", "cpu/op", "allocs/op", "B/op", "threads", "in C/sys", "errors"})
 	last := ""
 	for _, r := range res.Rows {
@@ -1052,7 +1292,8 @@ func printTable(w io.Writer, res *benchResult) {
 	}
 	tw.flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "rate: median of the rounds (keys/s for multi-gets); vs gomc: rate / gomemcache's rate in the same scenario;")
+	fmt.Fprintln(w, "rate: median of the rounds (keys/s for multi-gets); vs gomc: rate / gomemcache's rate in the same scenario")
+	fmt.Fprintln(w, "  (NAME@Nsrv: over the same N servers, each client spreading the keys as it does by default);")
 	fmt.Fprintln(w, "p50/p99: per-operation latency (each goroutine's own operations), median of the rounds;")
 	fmt.Fprintln(w, "cpu/op: CPU time of this process (user + system, all threads) during the window / operations;")
 	fmt.Fprintln(w, "allocs/op, B/op: Go heap allocations during the window / operations (C allocations are not counted: \"-\");")
@@ -1080,11 +1321,14 @@ func printTable(w io.Writer, res *benchResult) {
 	}
 }
 
-func embeddedNote(c configInfo) string {
-	if c.Embedded {
-		return " (started by memctl: " + c.ServerArgs + ")"
+func embeddedNote(c configInfo, count int) string {
+	switch {
+	case !c.Embedded:
+		return ""
+	case count > 1:
+		return " (started by memctl: " + c.ServerArgs + " each)"
 	}
-	return ""
+	return " (started by memctl: " + c.ServerArgs + ")"
 }
 
 // tableWriter aligns columns: text left, the rest right.
@@ -1136,7 +1380,13 @@ func (t *tableWriter) flush() {
 	}
 }
 
+// defaultRunTime is how long a run with the defaults takes: the estimate
+// it prints (695 windows with libmc, on 2026-12-01: 12 min 24 s; 7 min 51 s
+// with --servers 1).
+const defaultRunTime = "about 12.5 minutes; 8 with --servers 1"
+
 // benchDefaultsText documents the defaults in the help.
 func benchDefaultsText() string {
-	return fmt.Sprintf("--window %v --rounds %d --warmup %v --pool %d", defaultWindow, defaultRounds, defaultWarmup, defaultPoolSize)
+	return fmt.Sprintf("--window %v --rounds %d --warmup %v --pool %d --servers %s", defaultWindow, defaultRounds, defaultWarmup,
+		defaultPoolSize, defaultServerCounts)
 }

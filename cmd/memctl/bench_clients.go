@@ -3,9 +3,6 @@ package main
 // The clients that "memctl bench" compares, each behind a small adapter.
 
 import (
-	"context"
-	"time"
-
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/libmemcached-go/libmemcached"
 )
@@ -43,6 +40,9 @@ type clientSpec struct {
 	// do not fail the run (douban/libmc fails intermittently under Go's
 	// async preemption; that is its finding, not this library's).
 	peer bool
+	// skip, if set, says why the client has no row in a scenario ("" if
+	// it has one).
+	skip func(s *scenario) string
 	open func(servers []string, cfg *benchConfig) (*clientForms, error)
 }
 
@@ -63,14 +63,14 @@ var benchClients = []*clientSpec{
 	},
 	{
 		name: "lmc-pool",
-		desc: "this library: NewPool(servers, pool size) then Pool.Warm, ASCII protocol, default options",
+		desc: "this library: NewPool(servers, pool size) as users write it (no Pool.Warm: handles connect on first use), ASCII protocol, default options",
 		open: func(servers []string, cfg *benchConfig) (*clientForms, error) {
 			return openLibPool(servers, cfg.poolSize, false)
 		},
 	},
 	{
 		name: "lmc-pool-bin",
-		desc: "this library: NewPool(servers, pool size) then Pool.Warm, binary protocol",
+		desc: "this library: NewPool(servers, pool size, WithBinaryProtocol()) as users write it (no Pool.Warm), binary protocol",
 		open: func(servers []string, cfg *benchConfig) (*clientForms, error) {
 			return openLibPool(servers, cfg.poolSize, true)
 		},
@@ -95,6 +95,12 @@ var benchClients = []*clientSpec{
 			// The C floor is driven by the runner directly (see runner.cfloor).
 			return &clientForms{close: func() {}}, nil
 		},
+	},
+	{
+		name: "wire",
+		desc: "a raw blocking socket in C (bench_wire.c): one plain TCP socket (TCP_NODELAY) to the first server, and one cgo call from Go per request, which sends the ASCII get or set with one send() and recv()s until the whole reply is in, the value copied into a Go buffer and checked in Go: the limit of one round trip through the kernel's socket for a client that pays cgo's per-call cost as this library does (get-* and set-* rows only)",
+		skip: wireScenario,
+		open: openWire,
 	},
 }
 
@@ -170,16 +176,10 @@ func openLibClient(servers []string, binary bool) (*clientForms, error) {
 }
 
 func openLibPool(servers []string, size int, binary bool) (*clientForms, error) {
+	// As users write it: NewPool and nothing else (no Pool.Warm), so the
+	// handles connect lazily, on first use.
 	p, err := libmemcached.NewPool(servers, size, libOptions(binary)...)
 	if err != nil {
-		return nil, err
-	}
-	// As a service would at start-up: connect the handles back to back
-	// (see Pool.Warm), not lazily in whatever order the first rows use them.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := p.Warm(ctx); err != nil {
-		p.Close()
 		return nil, err
 	}
 	return &clientForms{seq: libPool{p}, conc: libPool{p}, close: func() { p.Close() }}, nil

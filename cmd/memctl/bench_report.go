@@ -70,6 +70,18 @@ func collectMachineInfo(servers []string) machineInfo {
 	return m
 }
 
+// distinct returns vs without repeats, in order: the servers' versions,
+// once each.
+func distinct(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		if !contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func cpuModel() string {
 	f, err := os.Open("/proc/cpuinfo")
 	if err != nil {
@@ -294,9 +306,9 @@ func writeChart(path string, res *benchResult) error {
 	y -= title.Height("M") + vg.Points(4)
 	for _, line := range []string{
 		fmt.Sprintf("%s, %d cores, Linux %s, Go %s, libmemcached %s, memcached %s",
-			m.CPUModel, m.Cores, m.Kernel, strings.TrimPrefix(m.GoVersion, "go"), m.LibmemcachedRuntime, strings.Join(m.MemcachedVersions, ",")),
-		fmt.Sprintf("%s: median of %s of %s per client and scenario; pool size %d; keys/s for multi-gets",
-			m.Date[:10], plural(res.Config.Rounds, "round"), res.Config.Window, res.Config.PoolSize),
+			m.CPUModel, m.Cores, m.Kernel, strings.TrimPrefix(m.GoVersion, "go"), m.LibmemcachedRuntime, strings.Join(distinct(m.MemcachedVersions), ",")),
+		fmt.Sprintf("%s: median of %s of %s per client and scenario; pool size %d; keys/s for multi-gets%s",
+			m.Date[:10], plural(res.Config.Rounds, "round"), res.Config.Window, res.Config.PoolSize, chartServersNote(res.Config)),
 	} {
 		dc.FillText(sub, vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: y}, line)
 		y -= sub.Height("M") + vg.Points(3)
@@ -326,6 +338,20 @@ func writeChart(path string, res *benchResult) error {
 		return err
 	}
 	return f.Close()
+}
+
+// chartServersNote says what the @Nsrv names of the chart mean.
+func chartServersNote(c configInfo) string {
+	var parts []string
+	for _, set := range c.ServerSets {
+		if set.Suffix != "" {
+			parts = append(parts, fmt.Sprintf("%s: over %d servers", set.Suffix, set.Count))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, ", ")
 }
 
 // legendItem is one entry of the chart's legend.

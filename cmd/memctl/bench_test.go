@@ -3,16 +3,19 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/libmemcached-go/libmemcached"
 )
 
@@ -157,6 +160,17 @@ func TestBench(t *testing.T) {
 	if res.Errors != 0 || res.Config.Rounds != 2 || len(res.Scenarios) != 4 {
 		t.Errorf("errors %d, rounds %d, %d scenarios", res.Errors, res.Config.Rounds, len(res.Scenarios))
 	}
+	// With -s, the default --servers does not apply: one set, the server
+	// named, and no @Nsrv names.
+	if c := res.Config; !slices.Equal(c.ServerCounts, []int{1}) || len(c.ServerSets) != 1 || c.ServerSets[0].Suffix != "" ||
+		!slices.Equal(c.ServerSets[0].Servers, []string{testServer.Addr}) || c.Embedded {
+		t.Errorf("config with -s: %+v", c)
+	}
+	for _, s := range res.Scenarios {
+		if s.Servers != 1 || strings.Contains(s.Name, "@") {
+			t.Errorf("scenario with -s: %+v", s)
+		}
+	}
 	rows := map[string]row{}
 	for _, rw := range res.Rows {
 		rows[rw.Scenario+" "+rw.Client] = rw
@@ -174,7 +188,7 @@ func TestBench(t *testing.T) {
 	// scenario: no Pool rows; concurrent: no Client rows.
 	wantRows := []string{"get-100B lmc-client", "get-100B lmc-client-bin", "get-100B lmc-pool", "get-100B lmc-pool-bin",
 		"get-100B gomemcache", "get-100B c-floor", "set-noreply-100B lmc-client", "set-noreply-100B gomemcache",
-		"set-noreply-100B c-floor", "par16-mix lmc-pool", "par16-mix c-floor", "par16-mix gomemcache"}
+		"set-noreply-100B c-floor", "par16-mix lmc-pool", "par16-mix c-floor", "par16-mix gomemcache", "get-100B wire"}
 	if libmcSpec.absent == "" {
 		wantRows = append(wantRows, "get-100B libmc", "set-noreply-100B libmc", "getmulti-10 libmc", "par16-mix libmc")
 	}
@@ -183,7 +197,8 @@ func TestBench(t *testing.T) {
 			t.Errorf("no row %q", want)
 		}
 	}
-	for _, unwanted := range []string{"set-noreply-100B lmc-pool", "par16-mix lmc-client", "get-100B pior"} {
+	for _, unwanted := range []string{"set-noreply-100B lmc-pool", "par16-mix lmc-client", "get-100B pior",
+		"set-noreply-100B wire", "getmulti-10 wire", "par16-mix wire"} {
 		if _, ok := rows[unwanted]; ok {
 			t.Errorf("unexpected row %q", unwanted)
 		}
@@ -200,6 +215,12 @@ func TestBench(t *testing.T) {
 	// 16 C threads on top of the process's own.
 	if runtime.GOOS == "linux" && rows["par16-mix c-floor"].PeakThreads < 16+2 {
 		t.Errorf("par16-mix c-floor: peak threads %d", rows["par16-mix c-floor"].PeakThreads)
+	}
+	if rw := rows["get-100B wire"]; rw.Errors != 0 || !rw.AllocsCounted || rw.AllocsPerOp > 0.5 {
+		t.Errorf("get-100B wire: %d errors, %v allocs/op (counted: %v)", rw.Errors, rw.AllocsPerOp, rw.AllocsCounted)
+	}
+	if !strings.Contains(r.stdout, "no row: wire: "+wireNoRow+" (set-noreply-100B, getmulti-10, par16-mix)") {
+		t.Errorf("the table does not say why wire has no rows:\n%s", r.stdout)
 	}
 	if rw := rows["getmulti-10 lmc-client"]; rw.Unit != "keys/s" {
 		t.Errorf("getmulti-10: %+v", rw)
@@ -315,6 +336,15 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "--scenario", "[x"}, "bad pattern"},
 		{[]string{"bench", "--binary"}, "bench takes no --binary"},
 		{[]string{"bench", "--clients", "lmc-*", "--chart", "x.png"}, "--clients must include it"},
+		{[]string{"bench", "-s", "127.0.0.1:1", "--servers", "1,3"}, "--servers starts that many memcached of its own: it excludes -s"},
+		{[]string{"bench", "-s", "127.0.0.1:1", "--servers", "1"}, "it excludes -s"},
+		{[]string{"bench", "--servers", "0"}, "--servers 0: comma-separated counts of servers, from 1 to 16"},
+		{[]string{"bench", "--servers", "1,x"}, "--servers 1,x"},
+		{[]string{"bench", "--servers", "17"}, "from 1 to 16"},
+		{[]string{"bench", "--servers", ","}, "no count of servers"},
+		{[]string{"bench", "--servers", "3", "--scenario", "par64-get"}, "over N > 1 servers the names end in @Nsrv"},
+		{[]string{"bench", "--servers", "3", "--scenario", "get-100B*"}, "get-100B@3srv: single-key sequential scenarios run over one server only"},
+		{[]string{"get", "k", "--servers", "3"}, "--servers is a bench flag"},
 		{[]string{"bench", "extra"}, "usage: memctl bench"},
 		{[]string{"get", "k", "--window", "1s"}, "--window is a bench flag"},
 		{[]string{"demo", "--rounds", "1"}, "demo takes no --rounds"},
@@ -370,5 +400,239 @@ func TestBenchBinary(t *testing.T) {
 	pid, _ := strconv.Atoi(m[2])
 	if !processGone(pid) {
 		t.Errorf("memcached (pid %d) still runs after memctl bench", pid)
+	}
+}
+
+func TestWireAddr(t *testing.T) {
+	for _, c := range []struct{ in, host, port, path string }{
+		{"127.0.0.1:11311", "127.0.0.1", "11311", ""},
+		{"localhost", "localhost", "11211", ""},
+		{"h:11212:3", "h", "11212", ""},
+		{"[::1]:11213", "::1", "11213", ""},
+		{"[::1]", "::1", "11211", ""},
+		{"[::1]:11214:2", "::1", "11214", ""},
+		{"/tmp/mc.sock", "", "", "/tmp/mc.sock"},
+	} {
+		host, port, path, err := wireAddr(c.in)
+		if err != nil || host != c.host || port != c.port || path != c.path {
+			t.Errorf("wireAddr(%q) = %q, %q, %q, %v", c.in, host, port, path, err)
+		}
+	}
+	for _, bad := range []string{"[::1", "[::1]x", ":11211"} {
+		if _, _, _, err := wireAddr(bad); err == nil {
+			t.Errorf("wireAddr(%q): no error", bad)
+		}
+	}
+}
+
+// TestWireClient: the wire row's socket reads back what it wrote, in one
+// reply or several recv()s (16 KiB, 1 MiB - 512), tells a miss from a hit,
+// reports the server's error lines and stays in step after them.
+func TestWireClient(t *testing.T) {
+	f, err := openWire([]string{testServer.Addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.close()
+	w := f.seq
+	key := "memctl-wire-test:" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if _, err := w.Get(key); err != errWireMiss {
+		t.Fatalf("Get of a missing key: %v, want a miss", err)
+	}
+	for _, n := range []int{0, 1, 100, 16 * 1024, 1<<20 - 512} {
+		v := bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
+		if err := w.Set(key, v); err != nil {
+			t.Fatalf("Set of %d bytes: %v", n, err)
+		}
+		got, err := w.Get(key)
+		if err != nil || !bytes.Equal(got, v) {
+			t.Fatalf("Get of %d bytes: %d bytes, %v", n, len(got), err)
+		}
+	}
+	// memcached refuses a value over its item size limit (1 MiB): the
+	// reply is an error line, and the connection is still usable.
+	if err := w.Set(key, make([]byte, 2<<20)); err == nil || !strings.Contains(err.Error(), "SERVER_ERROR") {
+		t.Fatalf("Set of 2 MiB: %v, want memcached's SERVER_ERROR", err)
+	}
+	// A key over 250 bytes: memcached's CLIENT_ERROR line.
+	if _, err := w.Get(strings.Repeat("k", 300)); err == nil || !strings.Contains(err.Error(), "CLIENT_ERROR") {
+		t.Fatalf("Get of a 300-byte key: %v, want memcached's CLIENT_ERROR", err)
+	}
+	if err := w.Set(key, []byte("after")); err != nil {
+		t.Fatalf("Set after the errors: %v", err)
+	}
+	if got, err := w.Get(key); err != nil || string(got) != "after" {
+		t.Fatalf("Get after the errors: %q, %v", got, err)
+	}
+	if _, err := openWire([]string{"127.0.0.1:1"}, nil); err == nil || !strings.Contains(err.Error(), "connect") {
+		t.Errorf("openWire to a closed port: %v", err)
+	}
+}
+
+var benchStartedRE = regexp.MustCompile(`started \S+ -t 2 on (127\.0\.0\.1:\d+) \(pid (\d+)\)(.*)`)
+
+// TestBenchServers: with no -s, --servers 1,2 starts one memcached and
+// then two more, runs the multi-key and concurrent scenarios over both
+// sets (the rows over two named @2srv, with their own ratios) and the
+// single-key ones over one only, and stops the three servers at the end.
+func TestBenchServers(t *testing.T) {
+	dir := t.TempDir()
+	jsonPath := filepath.Join(dir, "bench.json")
+	r := memctl(t, "", "bench", "--servers", "1,2", "--window", "50ms", "--rounds", "1", "--warmup", "0",
+		"--scenario", "get-100B*,getmulti-10,getmulti-10@2srv,par16-get*", "--json", jsonPath)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	started := benchStartedRE.FindAllStringSubmatch(r.stderr, -1)
+	if len(started) != 3 || started[0][3] != "" || started[1][3] != " for the @2srv rows (1 of 2)" ||
+		started[2][3] != " for the @2srv rows (2 of 2)" {
+		t.Fatalf("stderr does not name the 1 + 2 servers it started:\n%s", r.stderr)
+	}
+	for _, m := range started {
+		if pid, _ := strconv.Atoi(m[2]); !processGone(pid) {
+			t.Errorf("memcached (pid %d) still runs after memctl bench", pid)
+		}
+	}
+	for _, want := range []string{
+		"on " + started[0][1] + " (started by memctl: -t 2)\n",
+		"the @2srv rows on " + started[1][1] + "," + started[2][1] + " (started by memctl: -t 2 each)\n",
+		"; 1 server, 2 servers for the @2srv rows\n",
+		"\ngetmulti-10@2srv ", "\npar16-get@2srv ",
+		"no row: all clients: single-key sequential scenarios run over one server only (each Get or Set goes to one server, however many there are) (get-100B@2srv)",
+		"no row: wire: " + wireNoRow + " (getmulti-10, getmulti-10@2srv, par16-get, par16-get@2srv)",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the table has no %q:\n%s", want, r.stdout)
+		}
+	}
+	// The estimate counts the windows over both sets: get-100B on 8
+	// clients, getmulti-10 on 7 and par16-get on 5, twice each (one fewer
+	// everywhere without libmc).
+	windows, clients := 8+2*7+2*5, 0
+	if libmcSpec.absent != "" {
+		windows -= 5
+	}
+	for _, c := range benchClients {
+		if c.absent == "" {
+			clients++
+		}
+	}
+	if want := fmt.Sprintf("5 scenarios (3 over 1 server, 2 over 2 servers) x %d clients, 1 round of 50ms: %d windows, about ",
+		clients, windows); !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr has no %q:\n%s", want, r.stderr)
+	}
+
+	var res benchResult
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	c := res.Config
+	if !slices.Equal(c.ServerCounts, []int{1, 2}) || len(c.ServerSets) != 2 || !c.Embedded ||
+		c.ServerSets[0].Count != 1 || c.ServerSets[0].Suffix != "" || !slices.Equal(c.ServerSets[0].Servers, []string{started[0][1]}) ||
+		c.ServerSets[1].Count != 2 || c.ServerSets[1].Suffix != "@2srv" ||
+		!slices.Equal(c.ServerSets[1].Servers, []string{started[1][1], started[2][1]}) || len(c.Servers) != 3 {
+		t.Errorf("config: %+v", c)
+	}
+	var names []string
+	for _, s := range res.Scenarios {
+		names = append(names, s.Name)
+		if want := 1 + strings.Count(s.Name, "@2srv"); s.Servers != want {
+			t.Errorf("scenario %s over %d servers", s.Name, s.Servers)
+		}
+	}
+	// By scenario, over one server and then over two.
+	if want := []string{"get-100B", "getmulti-10", "getmulti-10@2srv", "par16-get", "par16-get@2srv"}; !slices.Equal(names, want) {
+		t.Errorf("scenarios %v, want %v", names, want)
+	}
+	if len(res.NotRun) == 0 || !strings.Contains(strings.Join(res.NotRun, "\n"), "(get-100B@2srv)") {
+		t.Errorf("not_run: %q", res.NotRun)
+	}
+	rows := map[string]row{}
+	var order []string
+	for _, rw := range res.Rows {
+		rows[rw.Scenario+" "+rw.Client] = rw
+		if !contains(order, rw.Scenario) {
+			order = append(order, rw.Scenario)
+		}
+		if want := 1 + strings.Count(rw.Scenario, "@2srv"); rw.Servers != want {
+			t.Errorf("%s %s: servers %d", rw.Scenario, rw.Client, rw.Servers)
+		}
+		if rw.Rate <= 0 || rw.Ops == 0 || rw.Ratio <= 0 {
+			t.Errorf("row %+v", rw)
+		}
+		// Every client finds its keys over two servers too (libmc, a
+		// peer, fails now and then on its own: see clientSpec.peer).
+		if rw.Errors != 0 && rw.Client != "libmc" {
+			t.Errorf("%s %s: %d errors: %q", rw.Scenario, rw.Client, rw.Errors, rw.ErrorSamples)
+		}
+	}
+	if !slices.Equal(order, names) {
+		t.Errorf("rows in the order %v, want %v", order, names)
+	}
+	want := []string{"get-100B wire", "get-100B c-floor", "get-100B lmc-client",
+		"getmulti-10@2srv lmc-client", "getmulti-10@2srv lmc-client-bin", "getmulti-10@2srv lmc-pool", "getmulti-10@2srv lmc-pool-bin",
+		"getmulti-10@2srv gomemcache", "getmulti-10@2srv c-floor",
+		"par16-get@2srv lmc-pool", "par16-get@2srv lmc-pool-bin", "par16-get@2srv gomemcache", "par16-get@2srv c-floor"}
+	if libmcSpec.absent == "" {
+		want = append(want, "getmulti-10@2srv libmc", "par16-get@2srv libmc")
+	}
+	for _, k := range want {
+		if _, ok := rows[k]; !ok {
+			t.Errorf("no row %q", k)
+		}
+	}
+	for _, k := range []string{"get-100B@2srv lmc-client", "getmulti-10@2srv wire", "par16-get@2srv lmc-client"} {
+		if _, ok := rows[k]; ok {
+			t.Errorf("unexpected row %q", k)
+		}
+	}
+	if g := rows["par16-get@2srv gomemcache"]; g.Ratio < 0.999 || g.Ratio > 1.001 {
+		t.Errorf("gomemcache's ratio to itself over 2 servers: %v", g.Ratio)
+	}
+	if w := rows["get-100B wire"]; w.Errors != 0 || w.Ops == 0 {
+		t.Errorf("get-100B wire: %+v", w)
+	}
+}
+
+// TestBenchKeysSpread: the keys of every keyset spread over the servers
+// with this library's default distribution (the C floor's too: the same
+// libmemcached defaults) and with gomemcache's, so the @Nsrv rows use
+// every server.
+func TestBenchKeysSpread(t *testing.T) {
+	servers := []string{"127.0.0.1:21001", "127.0.0.1:21002", "127.0.0.1:21003"}
+	mc, err := libmemcached.New(servers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	var sl memcache.ServerList
+	if err := sl.SetServers(servers...); err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range keysetSpecs {
+		ks := newKeyset(spec)
+		lib, gomc := map[string]int{}, map[string]int{}
+		for _, k := range ks.keys {
+			s, err := mc.ServerFor(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lib[s]++
+			a, err := sl.PickServer(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gomc[a.String()]++
+		}
+		for _, srv := range servers {
+			if lib[srv] < spec.n/10 || gomc[srv] < spec.n/10 {
+				t.Errorf("%s: %s holds %d keys under libmemcached, %d under gomemcache (%d keys): %v %v",
+					spec.name, srv, lib[srv], gomc[srv], spec.n, lib, gomc)
+			}
+		}
 	}
 }

@@ -82,6 +82,8 @@ type settings struct {
 	scenario  string
 	clients   string
 	list      bool
+	// serverCounts is --servers, checked by bench.
+	serverCounts string
 }
 
 // app is one run of memctl.
@@ -149,8 +151,10 @@ func init() {
 		{name: "bench", min: 0, max: 0, noClient: true, run: (*app).bench,
 			help: "compare this library with the other Go memcached clients and with the\n" +
 				"same loops in C, side by side in one process (see Bench flags);\n" +
-				"with no -s it starts (and stops) its own memcached (-t 2) on a free\n" +
-				"127.0.0.1 port. It ignores $" + serversEnv + ": name real servers with -s."},
+				"with no -s it starts (and stops) its own memcached (-t 2), one and\n" +
+				"then three (see --servers), on free 127.0.0.1 ports. It ignores\n" +
+				"$" + serversEnv + ": name real servers with -s. With the defaults a\n" +
+				"run takes " + defaultRunTime + "."},
 		{name: "help", min: 0, max: 0, noClient: true, run: func(a *app, _ []string) error { a.usage(a.stdout); return nil },
 			help: "print this help"},
 	}
@@ -182,6 +186,10 @@ func newFlagSet(s *settings) *flag.FlagSet {
 	fs.DurationVar(&s.warmup, "warmup", defaultWarmup, "unmeasured `duration` each client runs before a scenario's rounds")
 	fs.IntVar(&s.poolSize, "pool", defaultPoolSize, "`size` of this library's Pool (and of libmc's and the C floor's\nhandle pools) in the concurrent scenarios")
 	fs.StringVar(&s.scenario, "scenario", "", "run only these scenarios: comma-separated `names` or patterns\n(par*-get,get-100B)")
+	fs.StringVar(&s.serverCounts, "servers", defaultServerCounts, "with no -s: run the scenarios over each of these `counts` of\n"+
+		"memcached it starts (-t 2 each; comma-separated): rows over N > 1\n"+
+		"servers are named NAME@Nsrv (par64-get@3srv), and only the multi-key\n"+
+		"and concurrent scenarios run over more than one; it excludes -s")
 	fs.StringVar(&s.clients, "clients", "", "run only these clients: comma-separated `names` or patterns\n(lmc-*,gomemcache)")
 	fs.StringVar(&s.jsonPath, "json", "", "also write the results, with the machine's description, to `FILE`")
 	fs.StringVar(&s.chartPath, "chart", "", "also draw the ratios to gomemcache as a bar chart in `FILE`.png")
@@ -194,7 +202,7 @@ var flagOrder = []string{"s", "config", "binary", "namespace", "flags", "exptime
 
 // benchFlagOrder is the order of the bench flags in the help text; only
 // bench takes them.
-var benchFlagOrder = []string{"window", "rounds", "warmup", "pool", "scenario", "clients", "json", "chart", "list"}
+var benchFlagOrder = []string{"window", "rounds", "warmup", "pool", "scenario", "servers", "clients", "json", "chart", "list"}
 
 // usage writes the help text.
 func (a *app) usage(w io.Writer) {

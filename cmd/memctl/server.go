@@ -45,24 +45,40 @@ func freePort() (int, error) { return memcachedtest.FreePort("127.0.0.1") }
 // returned withEmbeddedServer returns errInterrupted. extra are more
 // memcached arguments, as for startEmbedded.
 func withEmbeddedServer(ctx context.Context, fn func(ctx context.Context, s *embeddedServer) error, extra ...string) error {
-	s, err := startEmbedded(ctx, extra...)
-	if err != nil {
-		if ctx.Err() != nil {
-			return errInterrupted
+	return withEmbeddedServers(ctx, 1, func(ctx context.Context, s []*embeddedServer) error { return fn(ctx, s[0]) }, extra...)
+}
+
+// withEmbeddedServers is withEmbeddedServer for n servers, each on a free
+// 127.0.0.1 port with the extra arguments: fn runs once all have started,
+// and all are stopped when it returns, or at once if ctx is cancelled.
+func withEmbeddedServers(ctx context.Context, n int, fn func(ctx context.Context, s []*embeddedServer) error, extra ...string) error {
+	var started []*embeddedServer
+	stopAll := func() {
+		for _, s := range started {
+			s.Stop()
 		}
-		return err
 	}
-	defer s.Stop()
+	defer stopAll()
+	for len(started) < n {
+		s, err := startEmbedded(ctx, extra...)
+		if err != nil {
+			if ctx.Err() != nil {
+				return errInterrupted
+			}
+			return err
+		}
+		started = append(started, s)
+	}
 	fnDone := make(chan struct{})
 	defer close(fnDone)
 	go func() {
 		select {
 		case <-ctx.Done():
-			s.Stop()
+			stopAll()
 		case <-fnDone:
 		}
 	}()
-	err = fn(ctx, s)
+	err := fn(ctx, started)
 	if ctx.Err() != nil {
 		return errInterrupted
 	}
