@@ -151,6 +151,7 @@ lmc_client *lmc_client_new(memcached_st *root, memcached_st *memc, int counting)
   }
   c->counting = counting;
   c->memc = memc;
+  c->spin.budget_ns = LMC_SPIN_DEFAULT_NS;
   // Results in our own storage: memcached_fetch_result only resets them at
   // the end of a fetch, instead of freeing them.
   memcached_result_create(root, &c->result);
@@ -361,8 +362,20 @@ static memcached_return_t lmc_get_binary(lmc_client *c, const char *gkey, size_t
   return MEMCACHED_SUCCESS;
 }
 
+static memcached_return_t lmc_get_counted(lmc_client *c, const char *gkey, size_t gkey_len,
+                                          const char *key, size_t key_len);
+
 memcached_return_t lmc_get(lmc_client *c, const char *gkey, size_t gkey_len, const char *key,
                            size_t key_len) {
+  lmc_spin_enter();
+  memcached_return_t rc = lmc_get_counted(c, gkey, gkey_len, key, key_len);
+  lmc_spin_leave();
+  return rc;
+}
+
+// lmc_get_counted is lmc_get, counted among the calls in progress.
+static memcached_return_t lmc_get_counted(lmc_client *c, const char *gkey, size_t gkey_len,
+                                          const char *key, size_t key_len) {
   lmc_release_held(c);
   c->out_value = NULL;
   c->out_len = 0;
@@ -386,6 +399,7 @@ memcached_return_t lmc_get(lmc_client *c, const char *gkey, size_t gkey_len, con
   if (memcached_failed(rc)) {
     return rc;
   }
+  lmc_spin_wait(&c->spin, c->memc, gkey, gkey_len);
   memcached_result_st *r = memcached_fetch_result(c->memc, &c->result, &rc);
   if (r == NULL) {
     return lmc_miss_or_failure(c->memc, rc);
@@ -405,8 +419,20 @@ memcached_return_t lmc_get(lmc_client *c, const char *gkey, size_t gkey_len, con
   return MEMCACHED_SUCCESS;
 }
 
+static memcached_return_t lmc_mget_counted(lmc_client *c, const char *gkey, size_t gkey_len,
+                                           const char *keys, const size_t *lens, size_t n);
+
 memcached_return_t lmc_mget(lmc_client *c, const char *gkey, size_t gkey_len, const char *keys,
                             const size_t *lens, size_t n) {
+  lmc_spin_enter();
+  memcached_return_t rc = lmc_mget_counted(c, gkey, gkey_len, keys, lens, n);
+  lmc_spin_leave();
+  return rc;
+}
+
+// lmc_mget_counted is lmc_mget, counted among the calls in progress.
+static memcached_return_t lmc_mget_counted(lmc_client *c, const char *gkey, size_t gkey_len,
+                                           const char *keys, const size_t *lens, size_t n) {
   c->out_count = 0;
   c->out.len = 0;
   c->result.count = 0;
@@ -438,6 +464,9 @@ memcached_return_t lmc_mget(lmc_client *c, const char *gkey, size_t gkey_len, co
   }
   if (mrc != MEMCACHED_SUCCESS && mrc != MEMCACHED_SOME_ERRORS) {
     return mrc;
+  }
+  if (n > 0) { // the first reply, from the first key's server
+    lmc_spin_wait(&c->spin, c->memc, gkey != NULL ? gkey : c->keyptrs[0], gkey != NULL ? gkey_len : lens[0]);
   }
   memcached_return_t rc;
   memcached_result_st *r;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 #include <libmemcached-1.0/memcached.h>
+#include "spin.h"
 #include <libmemcachedutil-1.0/pool.h>
 
 #include "compat.h"
@@ -26,6 +27,7 @@ typedef struct lmc_buf {
 // scratch memory reused from call to call.
 typedef struct lmc_client {
   memcached_st *memc;
+  lmc_spin spin;              // the busy wait before a get's read (spin.c)
   memcached_result_st result; // the result handed to Go
   memcached_result_st drain;  // reads past the wanted item
   lmc_buf out;                // records for multi-key calls, stats, versions

@@ -716,6 +716,7 @@ func (h *handle) clone() (*handle, error) {
 	}
 	cl, err := newHandle(memc, memc, &options{counting: h.counting, clone: true})
 	if err == nil {
+		cl.c.spin.budget_ns = h.c.spin.budget_ns
 		cl.sasl = h.sasl // memcached_clone copies the credentials
 		cl.setAuthGuard()
 	}

@@ -231,6 +231,7 @@ func (p *pool) takeSlot() (*handle, error) {
 			p.untake(hp, nil)
 			return nil, &Error{Code: ReturnMemoryAllocationFailure, Original: ReturnMemoryAllocationFailure, Op: "acquire"}
 		}
+		s.c.spin.budget_ns = hp.master.c.spin.budget_ns
 	}
 	s.c.memc = f.memc
 	s.memc = f.memc

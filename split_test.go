@@ -33,7 +33,7 @@ func TestPoolGetMultiSplit(t *testing.T) {
 				opts := append([]Option{WithCoalescing(coalesce)}, pr.opts...)
 				p := newTestPool(t, []string{a.Addr, b.Addr}, 4, opts...)
 				var keys, absent []string
-				for i := 0; i < 300; i++ {
+				for i := 0; i < 3*splitKeys; i++ {
 					k := fmt.Sprintf("split:%s:%v:%d", pr.name, coalesce, i)
 					keys = append(keys, k)
 					require.NoError(t, p.Set(&Item{Key: k, Value: []byte("value of " + k), Flags: uint32(i)}))
@@ -62,7 +62,7 @@ func TestPoolGetMultiSplit(t *testing.T) {
 				m, err := p.GetMulti(ask)
 				require.NoError(t, err)
 				check(m)
-				assert.Greater(t, p.p.splits.Load(), before, "300 keys on a pool of 4 with 4 CPUs: split")
+				assert.Greater(t, p.p.splits.Load(), before, "3*splitKeys keys on a pool of 4 with 4 CPUs: split")
 
 				// Every handle but one out: no split, the same answer.
 				held := poolAcquireN(t, p, 3)
@@ -128,7 +128,7 @@ func TestPoolGetMultiSplitFault(t *testing.T) {
 	p := newTestPool(t, []string{live.Addr, dead.Addr}, 4,
 		WithBehaviors(map[string]any{"connect_timeout": 200, "_poll_timeout": 200, "retry_timeout": 1}))
 	var onLive, all []string
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 3*splitKeys; i++ {
 		k := fmt.Sprint("split-fault:", i)
 		require.NoError(t, p.Set(&Item{Key: k, Value: []byte(k)}))
 		if srv, err := p.ServerFor(k); err == nil && srv == live.Addr {
@@ -161,7 +161,7 @@ func TestPoolGetMultiSplitContext(t *testing.T) {
 	s := newServer(t)
 	p := newTestPool(t, []string{s.Addr}, 4, WithBehaviors(map[string]any{"_poll_timeout": 5000}))
 	var keys []string
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 3*splitKeys; i++ {
 		k := fmt.Sprint("split-ctx:", i)
 		keys = append(keys, k)
 		require.NoError(t, p.Set(&Item{Key: k, Value: []byte(k)}))
