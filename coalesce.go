@@ -217,9 +217,29 @@ func (q *coalescer) takeLead(ctx context.Context, batch []*waiter, w *waiter) bo
 // ctx to end (then w leaves: out of the queue, or its batch goes on
 // without it).
 func (q *coalescer) wait(ctx context.Context, w *waiter) bool {
+	done := ctx.Done()
+	if done == nil {
+		<-w.done // a context that cannot end: no select
+	} else {
+		if !q.waitOrLeave(done, w) {
+			return false
+		}
+	}
+	if batch := w.lead; batch != nil {
+		w.lead = nil
+		return q.takeLead(ctx, batch, w)
+	}
+	return true
+}
+
+// waitOrLeave waits for w's signal or for done; when done comes first, w
+// leaves (out of the queue, or its batch goes on without it) and
+// waitOrLeave returns false.
+func (q *coalescer) waitOrLeave(done <-chan struct{}, w *waiter) bool {
 	select {
 	case <-w.done:
-	case <-ctx.Done():
+		return true
+	case <-done:
 		q.mu.Lock()
 		for i, p := range q.pending {
 			if p == w {
@@ -239,11 +259,6 @@ func (q *coalescer) wait(ctx context.Context, w *waiter) bool {
 		}
 		return false
 	}
-	if batch := w.lead; batch != nil {
-		w.lead = nil
-		return q.takeLead(ctx, batch, w)
-	}
-	return true
 }
 
 // lead runs batch, passes the lead to the first waiter that queued
@@ -517,6 +532,7 @@ func (s *handle) missError(op, key string, batchErr *Error) *Error {
 // checkKey validates a key against the pool's protocol and namespace.
 func (p *pool) checkKey(op, key string) error {
 	p.bmu.RLock()
-	defer p.bmu.RUnlock()
-	return p.master().checkKey(op, key)
+	err := p.master().checkKey(op, key)
+	p.bmu.RUnlock()
+	return err
 }
