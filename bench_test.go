@@ -38,6 +38,7 @@ func benchGet(b *testing.B, size int, opts ...Option) {
 	keys, value := benchKeys(b, c, 100, size)
 	b.ReportAllocs()
 	b.SetBytes(int64(size))
+	h0, m0 := spinCounts()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		it, err := c.Get(keys[i%len(keys)])
@@ -48,6 +49,11 @@ func benchGet(b *testing.B, size int, opts ...Option) {
 			b.Fatalf("get %s: wrong value", keys[i%len(keys)])
 		}
 	}
+	b.StopTimer()
+	// The busy waits (WithSpinWait) that saw their reply, per Get.
+	h1, m1 := spinCounts()
+	b.ReportMetric(float64(h1-h0)/float64(b.N), "spin-hits/op")
+	b.ReportMetric(float64(m1-m0)/float64(b.N), "spin-misses/op")
 }
 
 func BenchmarkGet(b *testing.B)       { benchGet(b, 100) }
@@ -207,3 +213,6 @@ func BenchmarkPoolMixParallel(b *testing.B) {
 		b.Run(strconv.Itoa(g), func(b *testing.B) { benchPoolParallel(b, g, 10) })
 	}
 }
+
+// BenchmarkGetNoSpin is BenchmarkGet without the busy wait (WithSpinWait).
+func BenchmarkGetNoSpin(b *testing.B) { benchGet(b, 100, WithSpinWait(0)) }

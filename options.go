@@ -91,9 +91,10 @@ const DefaultSpinWait = 50 * time.Microsecond
 // of the time it took without (README, Performance). The wait runs only
 // while the call is the only one of this package's calls in progress in
 // the process, and only on a machine with more than one CPU, so it never
-// takes a CPU from concurrent calls; after a wait that ends before the
-// reply (a far or slow server) a handle skips the wait for the next 2, 4,
-// ... up to 1024 requests, so such a server costs one wait in a thousand.
+// takes a CPU from concurrent calls; after two waits in a row that end
+// before the reply (a far or slow server) a handle skips the wait for the
+// next 2, then 4, ... up to 1024 requests, so such a server costs about
+// one wait in a thousand.
 // The price is CPU time: a waiting thread spins instead of sleeping, for
 // at most d per request. A negative d makes the constructor fail.
 func WithSpinWait(d time.Duration) Option {

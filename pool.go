@@ -77,7 +77,8 @@ func (p *pool) master() *handle { return p.cur.master }
 
 // NewPool returns a pool of up to size clients for servers, configured by
 // opts as New does. Handles are created as they are first needed; like New,
-// NewPool does not connect.
+// NewPool does not connect. At the pool's first use it connects its free
+// handles in the background, back to back (see Warm).
 func NewPool(servers []string, size int, opts ...Option) (*Pool, error) {
 	if err := checkPoolSize(size); err != nil {
 		return nil, err
@@ -302,7 +303,11 @@ func (p *Pool) Acquire(ctx context.Context) (*Client, error) {
 // different server threads. Connected lazily, a pool's busiest two handles
 // may share one server thread; on a two-thread memcached that cost about a
 // quarter of the Pool's Get throughput at 16 goroutines (README,
-// Concurrency model).
+// Concurrency model). A pool that is not warmed does the same by itself
+// in the background at its first use (and at the first use after
+// SetServers): it connects the handles that are free then, back to back,
+// giving up after 250 ms; Warm is for connecting before the first request
+// and for learning that a server cannot be reached.
 //
 // Behavior changes made through the Pool later (SetBehavior) apply to the
 // idle handles in place; the socket-level ones (the protocol, tcp_nodelay,

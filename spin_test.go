@@ -107,8 +107,8 @@ func TestSpinWaitBacksOff(t *testing.T) {
 	})
 	require.NoError(t, s.Signal(syscall.SIGCONT))
 	if runtime.NumCPU() >= 2 {
-		// 1 wait, 2 skipped, 1, 4 skipped, 1, 8 skipped, 1: at most 5 in 20
-		// (after the timeouts libmemcached reconnects, which may add one).
+		// 2 waits, 2 skipped, 1, 4 skipped, 1, 8 skipped, 1: 5 in 20 (after
+		// the timeouts libmemcached reconnects, which may add one).
 		assert.Positive(t, misses)
 		assert.LessOrEqual(t, misses, uint64(6), "the handle backs off after waits that run out")
 	}
