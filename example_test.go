@@ -384,3 +384,24 @@ func ExamplePool_SetServers() {
 	fmt.Printf("%d server(s); %s\n", len(pool.Servers()), it.Value)
 	// Output: 1 server(s); on the resolved servers
 }
+
+func ExampleWithSpinWait() {
+	servers := strings.Split(os.Getenv("MEMCACHED_SERVERS"), ",")
+	// A service whose memcached is across a data centre (replies in
+	// milliseconds) gains nothing from busy waiting; one that counts CPU
+	// time more than latency can turn it off too.
+	mc, err := libmemcached.New(servers, libmemcached.WithSpinWait(0))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer mc.Close()
+	if err := mc.Set(&libmemcached.Item{Key: "spin", Value: []byte("no busy wait")}); err != nil {
+		log.Fatal(err)
+	}
+	item, err := mc.Get("spin")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s\n", item.Value)
+	// Output: no busy wait
+}
