@@ -22,7 +22,15 @@
 // The Pool's own [Pool.Get] and [Pool.GetMulti] fold the Gets that
 // goroutines make at the same time into shared multi-gets (see
 // [WithCoalescing]); each caller still gets exactly its own item, miss or
-// error. [Pool.Warm] connects every handle up front.
+// error. A Pool connects its free handles back to back in the background
+// at its first use, which spreads them over the server's worker threads;
+// [Pool.Warm] connects every handle up front. A Pool's GetMulti of 512
+// keys or more is split over free handles to parse on more than one core.
+//
+// A Get or GetMulti that is the only one of this package's calls in
+// progress busy-waits briefly for its reply before blocking
+// ([WithSpinWait]), which makes one request at a time about as quick as a
+// pure-Go client's on a nearby server; concurrent calls never spin.
 //
 // Close a Client or Pool when done with it. One that is dropped without
 // Close is freed by a finalizer when the garbage collector finds it (a

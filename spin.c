@@ -19,9 +19,14 @@
 // misses in a row it skips the next 2^(n-1) requests (up to 1024), so a
 // server whose replies take longer costs about one budget in a thousand
 // requests. It runs only while its call is the only one of the
-// binding's calls in progress in the process and there is more than one
-// CPU: under concurrency a spinning thread would take a CPU another call
-// (or a local memcached) needs.
+// binding's calls in progress in the process (checked again between
+// polls: a call that starts meanwhile ends the wait) and there is more
+// than one CPU: under concurrency a spinning thread would take a CPU
+// another call (or a local memcached) needs. A Pool's coalesced batch
+// waits too while it is the only one in flight: the callers queued behind
+// it are parked goroutines, which need no CPU. Between polls it yields
+// the CPU (sched_yield), so a thread woken on this CPU, memcached's worker
+// on a shared machine, runs at once.
 //
 // The socket: libmemcached (1.0.18 to 1.1.4) keeps a server's descriptor
 // in its instance struct, whose first members have been the same in every
@@ -35,6 +40,7 @@
 
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,6 +127,12 @@ void lmc_spin_wait(lmc_spin *s, memcached_st *memc, const char *gkey, size_t gke
     if (lmc_now_ns() >= end) {
       break;
     }
+    if (__atomic_load_n(&lmc_active, __ATOMIC_RELAXED) > 1) {
+      return; // another call started: leave the CPU to it (not a miss)
+    }
+    // Let a thread that is runnable on this CPU go first: on a machine
+    // whose cores memcached shares, its worker may be the one woken here.
+    sched_yield();
   }
   if (s->misses < 11) {
     s->misses++;
