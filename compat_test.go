@@ -206,7 +206,10 @@ func TestTimedOutReplyNotHandedToNextGet(t *testing.T) {
 		for _, noBlock := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/no_block=%v", p.name, noBlock), func(t *testing.T) {
 				s := newServer(t)
-				opts := append([]Option{WithBehaviors(map[string]any{"no_block": noBlock, "retry_timeout": 0})}, p.opts...)
+				// No busy wait (WithSpinWait): it would read most replies
+				// before libmemcached's poll with a timeout of 0 could time
+				// them out, and the race this test is about would not run.
+				opts := append([]Option{WithSpinWait(0), WithBehaviors(map[string]any{"no_block": noBlock, "retry_timeout": 0})}, p.opts...)
 				c, pool := clientAndPool(t, s.Addr, 1, opts...)
 				require.NoError(t, c.Set(&Item{Key: "first", Value: []byte("first")}))
 				require.NoError(t, c.Set(&Item{Key: "second", Value: []byte("second")}))
@@ -285,7 +288,9 @@ func TestCloseReturnsAfterTimeouts(t *testing.T) {
 		for _, noBlock := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/no_block=%v", p.name, noBlock), func(t *testing.T) {
 				s := newServer(t)
-				opts := append([]Option{WithBehaviors(map[string]any{"no_block": noBlock})}, p.opts...)
+				// No busy wait, as in TestTimedOutReplyNotHandedToNextGet:
+				// the gets must time out.
+				opts := append([]Option{WithSpinWait(0), WithBehaviors(map[string]any{"no_block": noBlock})}, p.opts...)
 				seed, err := New([]string{s.Addr}, opts...)
 				require.NoError(t, err)
 				for i := 0; i < 10; i++ {

@@ -144,14 +144,7 @@ func TestBench(t *testing.T) {
 		t.Errorf("stderr does not say pior is absent:\n%s", r.stderr)
 	}
 
-	var res benchResult
-	b, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := readBenchJSON(t, jsonPath)
 	m := res.Machine
 	if m.CPUModel == "" || m.Cores < 1 || m.GoVersion == "" || m.Libmemcached != libmemcached.LibraryVersion ||
 		m.LibmemcachedRuntime == "" || m.Date == "" || len(m.MemcachedVersions) == 0 || m.MemcachedVersions[0] == "unknown" {
@@ -522,14 +515,7 @@ func TestBenchServers(t *testing.T) {
 		t.Errorf("stderr has no %q:\n%s", want, r.stderr)
 	}
 
-	var res benchResult
-	b, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := readBenchJSON(t, jsonPath)
 	c := res.Config
 	if !slices.Equal(c.ServerCounts, []int{1, 2}) || len(c.ServerSets) != 2 || !c.Embedded ||
 		c.ServerSets[0].Count != 1 || c.ServerSets[0].Suffix != "" || !slices.Equal(c.ServerSets[0].Servers, []string{started[0][1]}) ||
@@ -635,4 +621,18 @@ func TestBenchKeysSpread(t *testing.T) {
 			}
 		}
 	}
+}
+
+// readBenchJSON reads the results --json wrote.
+func readBenchJSON(t *testing.T, path string) benchResult {
+	t.Helper()
+	var res benchResult
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
