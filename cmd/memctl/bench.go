@@ -624,7 +624,14 @@ func (r *runner) preload(s *scenario, c *clientSpec) error {
 			k = r.forms[c.name].conc
 		}
 		for i, key := range ks.keys {
-			if err := k.Set(key, ks.values[i]); err != nil {
+			err := k.Set(key, ks.values[i])
+			// Another project's client gets a few more tries: douban/libmc
+			// fails a call now and then when a signal interrupts its poll
+			// (its rows count those errors), which must not end the run.
+			for try := 1; err != nil && c.peer && try < 5; try++ {
+				err = k.Set(key, ks.values[i])
+			}
+			if err != nil {
 				return fmt.Errorf("%s: writing the %s keys: set %s: %w", c.name, s.keyset, key, err)
 			}
 		}
