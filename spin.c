@@ -83,7 +83,7 @@ static int64_t lmc_now_ns(void) {
 }
 
 void lmc_spin_wait(lmc_spin *s, memcached_st *memc, const char *gkey, size_t gkey_len) {
-  if (s->budget_ns <= 0 || lmc_layout == 0) {
+  if (s->budget_ns <= 0 || __atomic_load_n(&lmc_layout, __ATOMIC_RELAXED) == 0) {
     return;
   }
   if (s->skip > 0) {
@@ -109,7 +109,7 @@ void lmc_spin_wait(lmc_spin *s, memcached_st *memc, const char *gkey, size_t gke
     __atomic_store_n(&lmc_layout, 0, __ATOMIC_RELAXED);
     return;
   }
-  if (lmc_layout < 0) {
+  if (__atomic_load_n(&lmc_layout, __ATOMIC_RELAXED) < 0) {
     __atomic_store_n(&lmc_layout, 1, __ATOMIC_RELAXED);
   }
   if (p->fd < 0) {
