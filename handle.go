@@ -365,15 +365,10 @@ func (h *handle) getMultiBy(serverKey string, keys []string) (map[string]*Item, 
 	if len(keys) == 0 {
 		return map[string]*Item{}, nil
 	}
-	kp, lp, err := h.packKeys("get_multi", keys)
+	rc, err := h.mget(serverKey, keys)
 	if err != nil {
 		return nil, err
 	}
-	var gp *C.char
-	if serverKey != "" {
-		gp = cstr(serverKey)
-	}
-	rc := C.lmc_mget(h.c, gp, C.size_t(len(serverKey)), kp, lp, C.size_t(len(keys)))
 	items := h.decodeItems(keys, int(h.c.out_count))
 	if rc != C.MEMCACHED_SUCCESS {
 		return items, h.failOn("get_multi", "", serverKey, rc)
@@ -387,16 +382,30 @@ func (h *handle) getMultiList(keys []string) ([]Item, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	kp, lp, err := h.packKeys("get_multi", keys)
+	rc, err := h.mget("", keys)
 	if err != nil {
 		return nil, err
 	}
-	rc := C.lmc_mget(h.c, nil, 0, kp, lp, C.size_t(len(keys)))
 	items := h.decodeList(keys, int(h.c.out_count))
 	if rc != C.MEMCACHED_SUCCESS {
 		return items, h.failOn("get_multi", "", "", rc)
 	}
 	return items, nil
+}
+
+// mget checks and packs keys and runs one lmc_mget of them on serverKey's
+// server ("": each key's own), leaving the records in the output buffer;
+// err is a bad key (nothing sent), rc libmemcached's answer.
+func (h *handle) mget(serverKey string, keys []string) (C.memcached_return_t, error) {
+	kp, lp, err := h.packKeys("get_multi", keys)
+	if err != nil {
+		return 0, err
+	}
+	var gp *C.char
+	if serverKey != "" {
+		gp = cstr(serverKey)
+	}
+	return C.lmc_mget(h.c, gp, C.size_t(len(serverKey)), kp, lp, C.size_t(len(keys))), nil
 }
 
 // ---------------------------------------------------------------------------
