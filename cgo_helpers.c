@@ -890,7 +890,7 @@ memcached_return_t lmc_versions(lmc_client *c, int text) {
   return lmc_each_server(c, lmc_version_one, &text);
 }
 
-int lmc_answers_ascii(lmc_client *c, const char *server, size_t server_len) {
+int lmc_answers(lmc_client *c, const char *server, size_t server_len, int binary) {
   uint32_t n = memcached_server_count(c->memc);
   for (uint32_t i = 0; i < n; i++) {
     const memcached_instance_st *in = memcached_server_instance_by_position(c->memc, i);
@@ -904,7 +904,7 @@ int lmc_answers_ascii(lmc_client *c, const char *server, size_t server_len) {
     if (one == NULL) {
       return 0;
     }
-    int answered = memcached_behavior_set(one, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 0) == MEMCACHED_SUCCESS;
+    int answered = memcached_behavior_set(one, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, binary ? 1 : 0) == MEMCACHED_SUCCESS;
     if (answered) {
       answered = memcached_version(one) == MEMCACHED_SUCCESS || lmc_version_unparsed(one);
     }

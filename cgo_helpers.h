@@ -181,13 +181,14 @@ memcached_return_t lmc_versions(lmc_client *c, int text);
 memcached_return_t lmc_version_text(memcached_st *one, const memcached_instance_st *in, char *out,
                                     size_t cap, size_t *out_len, char *msg, size_t msgcap);
 
-// lmc_answers_ascii reports whether the handle's server named server
-// ("host:port" or a socket path, as lmc_server_name writes it) answers an
-// ASCII version request over a fresh connection (numbers or text): after
-// a server closed the connection on a request without answering, it tells
-// a proxy that refuses that request (twemproxy: stats, flush_all, the
-// binary protocol) from a server that went away.
-int lmc_answers_ascii(lmc_client *c, const char *server, size_t server_len);
+// lmc_answers reports whether the handle's server named server
+// ("host:port" or a socket path, as lmc_server_name writes it) answers a
+// version request in the ASCII (binary 0) or binary protocol over a fresh
+// connection (numbers or text): after a server closed the connection on a
+// request without answering, it tells a proxy that refuses that request
+// (twemproxy: stats, flush_all, the binary protocol) from a server that
+// went away (and may be back: a restart).
+int lmc_answers(lmc_client *c, const char *server, size_t server_len, int binary);
 
 // lmc_servers appends one lmc_str_rec (server, "", "") per server.
 size_t lmc_servers(lmc_client *c);

@@ -91,7 +91,12 @@ func (h *handle) explainRefusal(op string, e *Error) {
 		// mistake a server that restarted meanwhile for a refusal.
 		return
 	}
-	if C.lmc_answers_ascii(h.c, cstr(e.Server), C.size_t(len(e.Server))) != 1 {
+	if h.binary && C.lmc_answers(h.c, cstr(e.Server), C.size_t(len(e.Server)), 1) == 1 {
+		// It answers the binary protocol on a new connection: it went
+		// away (a restart), it did not refuse the protocol.
+		return
+	}
+	if C.lmc_answers(h.c, cstr(e.Server), C.size_t(len(e.Server)), 0) != 1 {
 		return
 	}
 	was := e.Message

@@ -573,3 +573,19 @@ func TestProxyClosedIsNotRefused(t *testing.T) {
 	assert.True(t, e.Temporary(), "%v", err)
 	assert.NotContains(t, err.Error(), "refused the")
 }
+
+// A binary-protocol request on a connection a restarted server closed is
+// not mistaken for a refusal of the binary protocol either: the new
+// process answers the binary protocol on a new connection.
+func TestProxyRestartedIsNotRefused(t *testing.T) {
+	s := newServer(t)
+	c := ctNew(t, []string{s.Addr}, WithBinaryProtocol())
+	require.NoError(t, c.Set(&Item{Key: "restarted", Value: []byte("v")}))
+	s.Stop()
+	ctStartOnPort(t, s.Port)
+	_, err := c.Get("restarted")
+	e := ctErr(t, err)
+	assert.NotEqual(t, ReturnNotSupported, e.Code, "%v", err)
+	assert.True(t, e.Temporary(), "%v", err)
+	assert.NotContains(t, err.Error(), "refused the")
+}
