@@ -28,48 +28,23 @@
 // the CPU (sched_yield), so a thread woken on this CPU, memcached's worker
 // on a shared machine, runs at once.
 //
-// The socket: libmemcached (1.0.18 to 1.1.4) keeps a server's descriptor
-// in its instance struct, whose first members have been the same in every
-// release since 1.0.18 (instance.hpp): an options struct of five bools,
-// two shorts, cursor_active_, port_, fd. The prefix below mirrors them;
-// each use checks that the port read there is the one
-// memcached_server_port reports, and a mismatch turns busy waiting off
-// for the process (the wait is an optimisation only: libmemcached's own
-// read is unchanged either way).
+// The socket is read from libmemcached's instance struct (conns.c).
 #include "spin.h"
 
-#include <netinet/in.h>
+#include "conns.h"
+
 #include <poll.h>
 #include <sched.h>
-#include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
 
-typedef struct lmc_instance_prefix {
-  struct {
-    bool is_allocated;
-    bool is_initialized;
-    bool is_shutting_down;
-    bool is_dead;
-    bool ready;
-  } options;
-  short events;
-  short revents;
-  uint32_t cursor_active;
-  in_port_t port;
-  int fd;
-} lmc_instance_prefix;
-
-static int lmc_layout = -1; // see lmc_spin_layout_ok
-static int lmc_active;      // helpers' calls in progress
-static int lmc_cpus;        // online CPUs, read once
+static int lmc_active; // helpers' calls in progress
+static int lmc_cpus;   // online CPUs, read once
 static uint64_t lmc_hits, lmc_misses;
 
 void lmc_spin_enter(void) { __atomic_add_fetch(&lmc_active, 1, __ATOMIC_RELAXED); }
 
 void lmc_spin_leave(void) { __atomic_sub_fetch(&lmc_active, 1, __ATOMIC_RELAXED); }
-
-int lmc_spin_layout_ok(void) { return __atomic_load_n(&lmc_layout, __ATOMIC_RELAXED); }
 
 void lmc_spin_counts(uint64_t *hits, uint64_t *misses) {
   *hits = __atomic_load_n(&lmc_hits, __ATOMIC_RELAXED);
@@ -83,7 +58,7 @@ static int64_t lmc_now_ns(void) {
 }
 
 void lmc_spin_wait(lmc_spin *s, memcached_st *memc, const char *gkey, size_t gkey_len) {
-  if (s->budget_ns <= 0 || __atomic_load_n(&lmc_layout, __ATOMIC_RELAXED) == 0) {
+  if (s->budget_ns <= 0 || lmc_layout_ok() == 0) {
     return;
   }
   if (s->skip > 0) {
@@ -104,18 +79,11 @@ void lmc_spin_wait(lmc_spin *s, memcached_st *memc, const char *gkey, size_t gke
   if (in == NULL) {
     return;
   }
-  const lmc_instance_prefix *p = (const lmc_instance_prefix *) (const void *) in;
-  if (p->port != memcached_server_port(in)) {
-    __atomic_store_n(&lmc_layout, 0, __ATOMIC_RELAXED);
+  int fd = lmc_instance_fd(in);
+  if (fd < 0) {
     return;
   }
-  if (__atomic_load_n(&lmc_layout, __ATOMIC_RELAXED) < 0) {
-    __atomic_store_n(&lmc_layout, 1, __ATOMIC_RELAXED);
-  }
-  if (p->fd < 0) {
-    return;
-  }
-  struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
+  struct pollfd pfd = {.fd = fd, .events = POLLIN};
   int64_t end = lmc_now_ns() + s->budget_ns;
   for (;;) {
     int n = poll(&pfd, 1, 0);

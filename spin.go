@@ -14,8 +14,3 @@ func spinCounts() (hits, misses uint64) {
 	C.lmc_spin_counts(&h, &m)
 	return uint64(h), uint64(m)
 }
-
-// spinLayoutOK is lmc_spin_layout_ok: 1 when libmemcached's instance
-// layout matched the prefix spin.c reads the socket from, 0 when it did
-// not (busy waiting is then off), -1 before the first busy wait.
-func spinLayoutOK() int { return int(C.lmc_spin_layout_ok()) }

@@ -29,11 +29,6 @@ void lmc_spin_leave(void);
 // reply is libmemcached's to read.
 void lmc_spin_wait(lmc_spin *s, memcached_st *memc, const char *gkey, size_t gkey_len);
 
-// lmc_spin_layout_ok reports whether the instance layout check passed on
-// the calls so far (1), failed (0: busy waiting is off for good), or has
-// not run yet (-1).
-int lmc_spin_layout_ok(void);
-
 // lmc_spin_counts returns the busy waits so far that saw the reply
 // (hits) and that ran out (misses), for tests.
 void lmc_spin_counts(uint64_t *hits, uint64_t *misses);

@@ -53,7 +53,7 @@ func TestSpinWait(t *testing.T) {
 				assert.Zero(t, hits+misses, "one CPU: no busy wait")
 				return
 			}
-			assert.Equal(t, 1, spinLayoutOK(), "the instance prefix in spin.c matches this libmemcached (%s)", loaded)
+			assert.Equal(t, 1, layoutOK(), "the instance prefix in conns.c matches this libmemcached (%s)", loaded)
 			assert.Positive(t, hits, "a local server's replies arrive within the default wait (%d misses)", misses)
 
 			off, err := New([]string{s.Addr}, append([]Option{WithSpinWait(0)}, pr.opts...)...)

@@ -134,3 +134,43 @@ func TestFailures(t *testing.T) {
 		t.Errorf("no binary: %v", err)
 	}
 }
+
+// memcached hands new connections to its worker threads in turn:
+// ClientThreads sees consecutive connections on different threads of a
+// two-thread server and every other one on the same thread.
+func TestClientThreads(t *testing.T) {
+	s := start(t, Config{Args: []string{"-t", "2"}})
+	var ports []int
+	for i := 0; i < 4; i++ {
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// A round trip, so that the server has taken the connection.
+		if _, err := c.Write([]byte("version\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		ports = append(ports, c.LocalAddr().(*net.TCPAddr).Port)
+	}
+	threads, err := s.ClientThreads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(threads) != len(ports) {
+		t.Fatalf("ClientThreads found %d client connections (%v), want %d", len(threads), threads, len(ports))
+	}
+	th := make([]int, len(ports))
+	for i, p := range ports {
+		var ok bool
+		if th[i], ok = threads[p]; !ok {
+			t.Fatalf("connection from port %d not found in %v", p, threads)
+		}
+	}
+	if th[0] == th[1] || th[0] != th[2] || th[1] != th[3] {
+		t.Errorf("threads of four consecutive connections: %v, want alternating", th)
+	}
+}
