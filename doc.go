@@ -23,8 +23,9 @@
 // goroutines make at the same time into shared multi-gets (see
 // [WithCoalescing]); each caller still gets exactly its own item, miss or
 // error. A Pool connects its free handles back to back in the background
-// at its first use, which spreads them over the server's worker threads;
-// [Pool.Warm] connects every handle up front. A Pool's GetMulti of 512
+// at its first use, which spreads them over the server's worker threads,
+// and again after a server restarts; [Pool.Warm] connects every handle up
+// front. A Pool's GetMulti of 512
 // keys or more is split over free handles to parse on more than one core.
 //
 // A Get or GetMulti that is the only one of this package's calls in

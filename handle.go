@@ -288,6 +288,9 @@ func (h *handle) failOn(op, key, serverKey string, rc C.memcached_return_t) *Err
 		e.Server = h.serverName()
 	}
 	h.explainRefusal(op, e)
+	if h.pool != nil && e.Temporary() {
+		h.pool.p.noteFault()
+	}
 	return e
 }
 

@@ -52,9 +52,14 @@ type pool struct {
 	coal *coalescer  // nil when coalescing is off
 	obs  func(Event) // WithObserver, for the coalescer and acquired clients
 
-	// warm is autoWarm's state for the current server list: warmNever,
-	// warmRunning or warmDone (Warm, or SetServers' reset).
-	warm atomic.Int32
+	// warm is autoWarm's and respread's state for the current server
+	// list: warmNever (until the first take, and again after SetServers),
+	// warmRunning, warmDone, or warmAgain (a fault asks for a respread, at
+	// a take from respreadAt on, unix nanoseconds; respreadTries is the
+	// number of tries that failed so far).
+	warm          atomic.Int32
+	respreadAt    atomic.Int64
+	respreadTries atomic.Int32
 
 	splits atomic.Int64 // GetMultis split over more handles (tests)
 }
@@ -78,7 +83,8 @@ func (p *pool) master() *handle { return p.cur.master }
 // NewPool returns a pool of up to size clients for servers, configured by
 // opts as New does. Handles are created as they are first needed; like New,
 // NewPool does not connect. At the pool's first use it connects its free
-// handles in the background, back to back (see Warm).
+// handles in the background, back to back, and does so again after a
+// server restarts (see Warm).
 func NewPool(servers []string, size int, opts ...Option) (*Pool, error) {
 	if err := checkPoolSize(size); err != nil {
 		return nil, err
@@ -307,7 +313,9 @@ func (p *Pool) Acquire(ctx context.Context) (*Client, error) {
 // in the background at its first use (and at the first use after
 // SetServers): it connects the handles that are free then, back to back,
 // giving up after 250 ms; Warm is for connecting before the first request
-// and for learning that a server cannot be reached.
+// and for learning that a server cannot be reached. Either way, after a
+// server restarts the pool reconnects its idle handles back to back again
+// (see respread.go).
 //
 // Behavior changes made through the Pool later (SetBehavior) apply to the
 // idle handles in place; the socket-level ones (the protocol, tcp_nodelay,
@@ -353,6 +361,7 @@ const (
 	warmNever int32 = iota
 	warmRunning
 	warmDone
+	warmAgain
 )
 
 // autoWarmTimeout bounds the connections autoWarm makes: each handle's
@@ -361,22 +370,40 @@ const (
 const autoWarmTimeout = 250 * time.Millisecond
 
 // startAutoWarm starts autoWarm on the pool's first take for its current
-// server list (not after Warm).
+// server list (not after Warm), and respread when a fault asked for one
+// and its time has come.
 func (p *pool) startAutoWarm() {
-	if p.warm.Load() == warmNever && p.warm.CompareAndSwap(warmNever, warmRunning) {
-		p.bmu.RLock()
-		noreply := C.memcached_behavior_get(p.master().memc, C.MEMCACHED_BEHAVIOR_NOREPLY) != 0
-		p.bmu.RUnlock()
-		if noreply {
-			// A version request on a handle whose noreply command's
-			// reply is still unread reads that reply as its own and
-			// leaves VERSION for the next get: noreply pools connect
-			// lazily (Warm right after NewPool is safe).
-			p.warm.Store(warmDone)
-			return
+	switch p.warm.Load() {
+	case warmNever:
+		if p.warm.CompareAndSwap(warmNever, warmRunning) {
+			if p.connectsLazily() {
+				p.warm.Store(warmDone)
+				return
+			}
+			go p.autoWarm()
 		}
-		go p.autoWarm()
+	case warmAgain:
+		if time.Now().UnixNano() >= p.respreadAt.Load() && p.warm.CompareAndSwap(warmAgain, warmRunning) {
+			if p.connectsLazily() {
+				p.warm.Store(warmDone)
+				return
+			}
+			go p.respread()
+		}
 	}
+}
+
+// connectsLazily reports whether the pool's handles are left to connect
+// at their first use: noreply pools (a version request on a handle whose
+// noreply command's reply is still unread would read that reply as its
+// own and leave VERSION for the next get; Warm right after NewPool is
+// safe) and UDP pools (no connections).
+func (p *pool) connectsLazily() bool {
+	p.bmu.RLock()
+	defer p.bmu.RUnlock()
+	m := p.master().memc
+	return C.memcached_behavior_get(m, C.MEMCACHED_BEHAVIOR_NOREPLY) != 0 ||
+		C.memcached_behavior_get(m, C.MEMCACHED_BEHAVIOR_USE_UDP) != 0
 }
 
 // autoWarm is Warm in the background, at the pool's first use, so that a
@@ -384,41 +411,33 @@ func (p *pool) startAutoWarm() {
 // (see Warm; without it a lazily connected pool's two busiest handles may
 // share one memcached thread): it takes the handles that are free at that
 // moment (never waiting for one), connects them back to back, and gives
-// them back in turn. A failure stops it; those handles connect on first
-// use as they would have. UDP pools have nothing to connect.
+// them back in turn; if a handle was in use meanwhile (its caller's
+// connection took a turn in the middle), it sweeps once more (see
+// respread.go). A failure stops it; those handles connect on first use as
+// they would have. UDP pools have nothing to connect.
 func (p *pool) autoWarm() {
 	defer p.warm.CompareAndSwap(warmRunning, warmDone)
-	var taken []*handle
-	defer func() {
-		for _, s := range taken {
-			p.put(s)
-		}
-	}()
 	ctx, cancel := context.WithTimeout(context.Background(), autoWarmTimeout)
 	defer cancel()
 	dl, _ := ctx.Deadline()
-	// Passes: the handles free now, then those that came back meanwhile
-	// (the first caller's, typically), while any do.
-	for len(taken) < p.size && ctx.Err() == nil {
-		from := len(taken)
-		for len(taken) < p.size {
-			s := p.tryTake()
-			if s == nil {
-				break
-			}
-			s.limitTimeouts(dl)
-			taken = append(taken, s)
-		}
-		if len(taken) == from {
+	var taken []*handle
+	for len(taken) < p.size {
+		s := p.tryTake()
+		if s == nil {
 			break
 		}
-		err := connectInTurn(ctx, taken[from:])
-		if err != nil {
-			break
-		}
+		s.limitTimeouts(dl)
+		taken = append(taken, s)
 	}
+	err := connectInTurn(ctx, taken)
 	for _, s := range taken {
 		_ = s.restoreTimeouts(ctx, nil)
+	}
+	for _, s := range taken {
+		p.put(s)
+	}
+	if err == nil && len(taken) < p.size && ctx.Err() == nil {
+		p.spread(ctx, nil, true)
 	}
 }
 
@@ -528,6 +547,7 @@ func (p *Pool) SetServers(servers []string) error {
 	p.p.mu.Lock()
 	old := p.p.cur
 	p.p.cur = hp
+	p.p.respreadTries.Store(0)
 	p.p.warm.Store(warmNever) // the new list's handles connect in turn too
 	old.retired = true
 	gone := old.out == 0

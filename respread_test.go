@@ -1,0 +1,270 @@
+package libmemcached
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// stackThreads takes every free handle of the pool, top of
+// libmemcachedutil's stack first (the order the pool hands them out in),
+// and returns, for each, the worker thread of srv (the pool's i-th
+// server) that serves its connection (-1: not connected to it); it puts
+// them back as they were. The pool must be idle.
+func stackThreads(t *testing.T, p *Pool, srv *memcachedServer, i int) []int {
+	t.Helper()
+	var taken []*handle
+	for s := p.p.tryTake(); s != nil; s = p.p.tryTake() {
+		taken = append(taken, s)
+	}
+	defer func() {
+		for j := len(taken) - 1; j >= 0; j-- {
+			p.p.put(taken[j])
+		}
+	}()
+	require.Len(t, taken, p.Size(), "the pool is idle")
+	threads, err := srv.ClientThreads()
+	require.NoError(t, err)
+	out := make([]int, len(taken))
+	for j, s := range taken {
+		out[j] = -1
+		fd := s.serverFD(i)
+		require.NotEqual(t, -2, fd, "the instance layout check (conns.c) passes on %s", loaded)
+		if fd < 0 {
+			continue
+		}
+		sa, err := syscall.Getsockname(fd)
+		require.NoError(t, err)
+		port := sa.(*syscall.SockaddrInet4).Port
+		if th, ok := threads[port]; ok {
+			out[j] = th
+		}
+	}
+	return out
+}
+
+// waitSettled waits until autoWarm or a respread has run and none is due.
+func waitSettled(t *testing.T, p *Pool) {
+	t.Helper()
+	require.Eventually(t, func() bool { return p.p.warm.Load() == warmDone }, 10*time.Second, 5*time.Millisecond,
+		"autoWarm/respread settles (state %d, tries %d)", p.p.warm.Load(), p.p.respreadTries.Load())
+}
+
+// assertSpread checks that every handle is connected and that the two the
+// pool hands out first, and every two neighbours on its stack, are served
+// by different server threads.
+func assertSpread(t *testing.T, threads []int, when string) {
+	t.Helper()
+	for j, th := range threads {
+		require.NotEqual(t, -1, th, "%s: handle %d (from the top) is connected: %v", when, j, threads)
+	}
+	for j := 1; j < len(threads); j++ {
+		assert.NotEqual(t, threads[j-1], threads[j], "%s: handles %d and %d (from the top) share a server thread: %v", when, j-1, j, threads)
+	}
+}
+
+// A restarted server: the pool's idle handles are reconnected back to back
+// (respread), so they are spread over the new process's threads as
+// autoWarm spread them over the old one's, and no request fails on a
+// connection the old process closed: only the one that found the restart.
+func TestPoolRespreadsAfterRestart(t *testing.T) {
+	for _, pr := range protocols {
+		t.Run(pr.name, func(t *testing.T) {
+			s := newServer(t)
+			const size = 8
+			p := newTestPool(t, []string{s.Addr}, size, pr.opts...)
+			k := "respread:" + pr.name
+			require.NoError(t, p.Set(&Item{Key: k, Value: []byte("old")}))
+			waitSettled(t, p)
+			assertSpread(t, stackThreads(t, p, s, 0), "after autoWarm")
+
+			s.Stop()
+			s2 := ctStartOnPort(t, s.Port)
+			_, err := p.Get(k)
+			require.Error(t, err, "the first request after the restart is made on a connection the old process closed")
+			assert.True(t, err.(*Error).Temporary(), "%v", err)
+			_, err = p.Get(k) // the take that starts the respread
+			assert.ErrorIs(t, err, ErrCacheMiss, "the new process is empty")
+			waitSettled(t, p)
+			assertSpread(t, stackThreads(t, p, s2, 0), "after the restart")
+			for i := 0; i < 3*size; i++ {
+				_, err := p.Get(k)
+				require.ErrorIs(t, err, ErrCacheMiss, "request %d after the respread", i)
+			}
+			require.NoError(t, p.Set(&Item{Key: k, Value: []byte("new")}))
+			it, err := p.Get(k)
+			require.NoError(t, err)
+			assert.Equal(t, "new", string(it.Value))
+		})
+	}
+}
+
+// settleWithTakes makes one request whenever a respread is due (a take
+// starts it) until none is running or due.
+func settleWithTakes(t *testing.T, p *Pool, key string) {
+	t.Helper()
+	deadline := time.Now().Add(respreadMaxTries * respreadMaxDelay)
+	for p.p.warm.Load() != warmDone {
+		require.True(t, time.Now().Before(deadline), "the respread settles (state %d, tries %d)", p.p.warm.Load(), p.p.respreadTries.Load())
+		if p.p.warm.Load() == warmAgain {
+			_, _ = p.Get(key)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A server that comes back a while after it went away: the first
+// reconnection fails, later tries probe with one handle, and once the
+// server is back the pool is spread over its threads.
+func TestPoolRespreadRetries(t *testing.T) {
+	s := newServer(t)
+	const size = 6
+	p := newTestPool(t, []string{s.Addr}, size)
+	k := "respread-retry"
+	require.NoError(t, p.Set(&Item{Key: k, Value: []byte("x")}))
+	waitSettled(t, p)
+
+	s.Stop()
+	_, err := p.Get(k)
+	require.Error(t, err)
+	_, _ = p.Get(k) // starts the respread, which finds the server down
+	require.Eventually(t, func() bool { return p.p.respreadTries.Load() > 0 }, 5*time.Second, time.Millisecond,
+		"a failed reconnection is retried later")
+	// Every stale connection was closed: no request is made on one.
+	for i := 0; i < 2*size; i++ {
+		_, err := p.Get(k)
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), "disconnected", "request %d while the server is down", i)
+	}
+	time.Sleep(time.Second)
+	s2 := ctStartOnPort(t, s.Port)
+	settleWithTakes(t, p, k)
+	assert.Zero(t, p.p.respreadTries.Load())
+	assertSpread(t, stackThreads(t, p, s2, 0), "after the server came back")
+	require.NoError(t, p.Set(&Item{Key: k, Value: []byte("y")}))
+}
+
+// A server that stays dead does not keep the pool reconnecting: the tries
+// are bounded, the live server's handles stay usable, and a fault that
+// leaves no stale socket starts no reconnection.
+func TestPoolRespreadDeadServer(t *testing.T) {
+	a, b := newServer(t), newServer(t)
+	const size = 4
+	p := newTestPool(t, []string{a.Addr, b.Addr}, size, WithBehaviors(map[string]any{"retry_timeout": 1}))
+	var onA, onB string
+	for i := 0; onA == "" || onB == ""; i++ {
+		k := fmt.Sprint("respread-dead:", i)
+		srv, err := p.ServerFor(k)
+		require.NoError(t, err)
+		if srv == a.Addr && onA == "" {
+			onA = k
+		} else if srv == b.Addr && onB == "" {
+			onB = k
+		}
+	}
+	require.NoError(t, p.Set(&Item{Key: onA, Value: []byte("a")}))
+	require.NoError(t, p.Set(&Item{Key: onB, Value: []byte("b")}))
+	waitSettled(t, p)
+	watch, err := New([]string{a.Addr})
+	require.NoError(t, err)
+	defer watch.Close()
+	before := ctStat(t, watch, "total_connections")
+
+	b.Stop()
+	start := time.Now()
+	var slowest time.Duration
+	for time.Since(start) < 2*time.Second {
+		t0 := time.Now()
+		it, err := p.Get(onA)
+		if d := time.Since(t0); d > slowest {
+			slowest = d
+		}
+		require.NoError(t, err, "a key of the live server")
+		require.Equal(t, "a", string(it.Value))
+		_, err = p.Get(onB)
+		require.Error(t, err, "a key of the dead server")
+		time.Sleep(2 * time.Millisecond)
+	}
+	// The first sweep reconnects the stale handles (failing at the first),
+	// each try after it one probe: a few dozen connections at most, not
+	// one per request.
+	made := ctStat(t, watch, "total_connections") - before
+	assert.LessOrEqual(t, made, int64(2*size+respreadMaxTries+2), "connections made to the live server in 2 s")
+	assert.Less(t, slowest, autoWarmTimeout+100*time.Millisecond, "the slowest Get of a live key")
+	t.Logf("connections to the live server: %d; slowest live Get %v; tries %d", made, slowest, p.p.respreadTries.Load())
+
+	// Once the tries are used up (here: forced), a fault with no stale
+	// socket reconnects nothing.
+	require.Eventually(t, func() bool { return p.p.warm.Load() != warmRunning }, 5*time.Second, time.Millisecond)
+	p.p.respreadTries.Store(0)
+	p.p.warm.Store(warmDone)
+	mark := ctStat(t, watch, "total_connections")
+	for i := 0; i < 20; i++ {
+		_, err := p.Get(onB)
+		require.Error(t, err)
+		_, err = p.Get(onA)
+		require.NoError(t, err)
+		time.Sleep(respreadEvery / 10)
+	}
+	assert.Equal(t, mark+1, ctStat(t, watch, "total_connections"), "no reconnection without a stale socket (the +1: this stats request)")
+}
+
+// A restart under traffic: every caller gets its own value, a miss or an
+// error, and afterwards every handle is connected to the new process.
+func TestPoolRespreadUnderTraffic(t *testing.T) {
+	s := newServer(t)
+	const size = 8
+	p := newTestPool(t, []string{s.Addr}, size)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make([]int, 8)
+	for g := 0; g < len(errs); g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := fmt.Sprintf("respread-traffic:%d:%d", g, i%10)
+				v := fmt.Sprint(g, "/", i%10)
+				if err := p.Set(&Item{Key: k, Value: []byte(v)}); err != nil {
+					errs[g]++
+					continue
+				}
+				it, err := p.Get(k)
+				switch {
+				case err == nil:
+					if string(it.Value) != v {
+						t.Errorf("goroutine %d: %s holds %q, want %q", g, k, it.Value, v)
+						return
+					}
+				case errors.Is(err, ErrCacheMiss):
+				default:
+					errs[g]++
+				}
+			}
+		}(g)
+	}
+	time.Sleep(100 * time.Millisecond)
+	s.Stop()
+	time.Sleep(50 * time.Millisecond)
+	s2 := ctStartOnPort(t, s.Port)
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	settleWithTakes(t, p, "respread-traffic:0:0")
+	th := stackThreads(t, p, s2, 0)
+	for j, x := range th {
+		assert.NotEqual(t, -1, x, "handle %d is connected to the new process: %v", j, th)
+	}
+	t.Logf("errors per goroutine across the restart: %v; threads %v", errs, th)
+}
