@@ -57,7 +57,8 @@ int lmc_server_fd(const memcached_st *memc, uint32_t i) {
   return in == NULL ? -1 : lmc_instance_fd(in);
 }
 
-int lmc_stale_conns(const memcached_st *memc) {
+int lmc_conn_state(const memcached_st *memc) {
+  int state = 0;
   uint32_t n = memcached_server_count(memc);
   for (uint32_t i = 0; i < n; i++) {
     int fd = lmc_server_fd(memc, i);
@@ -65,14 +66,15 @@ int lmc_stale_conns(const memcached_st *memc) {
       return 0;
     }
     if (fd < 0) {
+      state |= LMC_CONN_MISSING;
       continue;
     }
     // Idle, a connection has nothing to read: readable means the server
     // closed it (a restart: end of file) or reset it.
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     if (poll(&pfd, 1, 0) > 0) {
-      return 1;
+      state |= LMC_CONN_STALE;
     }
   }
-  return 0;
+  return state;
 }

@@ -13,9 +13,13 @@ import "C"
 // first read.
 func layoutOK() int { return int(C.lmc_layout_ok()) }
 
-// staleConns reports whether the handle, not in use, has a connection its
-// server closed or reset (see lmc_stale_conns).
-func (h *handle) staleConns() bool { return C.lmc_stale_conns(h.memc) != 0 }
+// connState describes the connections of the handle, not in use (see
+// lmc_conn_state): stale, one its server closed or reset; missing, a
+// server it has none to.
+func (h *handle) connState() (stale, missing bool) {
+	st := C.lmc_conn_state(h.memc)
+	return st&C.LMC_CONN_STALE != 0, st&C.LMC_CONN_MISSING != 0
+}
 
 // serverFD is the socket of the handle's i-th server: -1 when it is not
 // connected, -2 when sockets cannot be read here (tests).

@@ -19,10 +19,12 @@ int lmc_layout_ok(void);
 // no such server), for the tests.
 int lmc_server_fd(const memcached_st *memc, uint32_t i);
 
-// lmc_stale_conns reports whether a handle that is not in use has a
-// connection the server closed or reset: its socket is readable (end of
-// file or an error) although no request is outstanding. 0 when none is,
-// or when sockets cannot be read (layout check failed).
-int lmc_stale_conns(const memcached_st *memc);
+// lmc_conn_state describes the connections of a handle that is not in
+// use: LMC_CONN_STALE when the server closed or reset one of them (its
+// socket is readable, end of file or an error, although no request is
+// outstanding), LMC_CONN_MISSING when it has none to a server. 0 when
+// sockets cannot be read (layout check failed).
+enum { LMC_CONN_STALE = 1, LMC_CONN_MISSING = 2 };
+int lmc_conn_state(const memcached_st *memc);
 
 #endif

@@ -60,6 +60,7 @@ type pool struct {
 	warm          atomic.Int32
 	respreadAt    atomic.Int64
 	respreadTries atomic.Int32
+	respreadQuiet atomic.Int64 // until then (unix ns) a lost connection is no sign of a restart
 
 	splits atomic.Int64 // GetMultis split over more handles (tests)
 }
@@ -548,6 +549,7 @@ func (p *Pool) SetServers(servers []string) error {
 	old := p.p.cur
 	p.p.cur = hp
 	p.p.respreadTries.Store(0)
+	p.p.respreadQuiet.Store(0)
 	p.p.warm.Store(warmNever) // the new list's handles connect in turn too
 	old.retired = true
 	gone := old.out == 0

@@ -33,17 +33,25 @@ import (
 // order, so the last connected is handed out first. A stale handle closed
 // this way no longer fails the next request made on it.
 //
+// Under traffic the handles find the restart themselves, one failed
+// request each, and libmemcached closes their sockets: so a handle with
+// no connection to a server, found after a fault, counts as a restart
+// too.
+//
 // A reconnection that fails (the server is not back yet) is tried again
 // after respreadEvery<<tries (at most respreadMaxDelay apart, up to
 // respreadMaxTries times: about half a minute): first with one handle,
 // and only if that one connects, as a full sweep, since the handles that
-// callers reconnected meanwhile did so out of turn. A fault that leaves
-// no stale socket (a hung or dead server, a timeout) costs one check of
-// the free handles' sockets, at most once per respreadEvery.
+// callers reconnected meanwhile did so out of turn. After the last try a
+// lost connection counts for nothing for respreadQuietFor, so a server
+// that stays dead costs a few reconnections of one handle every minute
+// and a half; a fault that leaves no stale socket costs one check of the
+// free handles' sockets, at most once per respreadEvery.
 const (
 	respreadEvery    = 250 * time.Millisecond
 	respreadMaxDelay = 4 * time.Second
 	respreadMaxTries = 10
+	respreadQuietFor = time.Minute
 )
 
 // noteFault schedules a respread after a connection failure on one of the
@@ -93,6 +101,7 @@ func (p *pool) retryRespread(tries int32) int32 {
 	if tries > respreadMaxTries {
 		p.respreadTries.Store(0)
 		p.respreadAt.Store(time.Now().Add(respreadEvery).UnixNano())
+		p.respreadQuiet.Store(time.Now().Add(respreadQuietFor).UnixNano())
 		return warmDone
 	}
 	delay := respreadEvery << tries
@@ -107,8 +116,9 @@ func (p *pool) retryRespread(tries int32) int32 {
 // sweep takes the free handles, and in passes those that come back while
 // it runs (within ctx), reconnects back to back those that need it, and
 // gives them all back, the reconnected last, in connect order. With full,
-// or from the first pass that finds a stale connection (a restart), every
-// handle needs it; before that, none. first, if not nil, is a
+// or from the first pass that finds a stale connection or (outside the
+// quiet time) a handle without one (a restart), every handle needs it;
+// before that, none. first, if not nil, is a
 // handle already reconnected (a retry's probe). It returns the number of
 // handles it saw and whether a reconnection failed; after a failure it
 // tries no more (a stale handle is still closed, so that no caller's
@@ -119,6 +129,7 @@ func (p *pool) sweep(ctx context.Context, first *handle, full bool) sweepResult 
 	if first != nil {
 		connected = append(connected, first)
 	}
+	lost := time.Now().UnixNano() >= p.respreadQuiet.Load()
 	for len(keep)+len(connected)+len(broken) < p.size {
 		var pass, redo []*handle
 		for len(keep)+len(connected)+len(broken)+len(pass) < p.size {
@@ -135,11 +146,13 @@ func (p *pool) sweep(ctx context.Context, first *handle, full bool) sweepResult 
 			break
 		}
 		if !full {
-			// A stale socket means a restart: every handle's turn in the
-			// new process is to be taken again, the ones callers
-			// reconnected meanwhile too.
+			// A stale socket means a restart, and so does a lost
+			// connection after a fault (under traffic the handles find
+			// the restart themselves, and libmemcached closes their
+			// sockets): every handle's turn in the new process is to be
+			// taken again, the ones callers reconnected meanwhile too.
 			for _, s := range pass {
-				if s.staleConns() {
+				if stale, missing := s.connState(); stale || (lost && missing) {
 					full = true
 					break
 				}
@@ -155,7 +168,7 @@ func (p *pool) sweep(ctx context.Context, first *handle, full bool) sweepResult 
 				connected = append(connected, s)
 				continue
 			}
-			if s.staleConns() {
+			if stale, _ := s.connState(); stale {
 				C.memcached_quit(s.memc)
 			}
 			broken = append(broken, s)

@@ -199,10 +199,11 @@ func TestPoolRespreadDeadServer(t *testing.T) {
 	assert.Less(t, slowest, autoWarmTimeout+100*time.Millisecond, "the slowest Get of a live key")
 	t.Logf("connections to the live server: %d; slowest live Get %v; tries %d", made, slowest, p.p.respreadTries.Load())
 
-	// Once the tries are used up (here: forced), a fault with no stale
-	// socket reconnects nothing.
+	// Once the tries are used up (here: forced), in the quiet time, a
+	// fault with no stale socket reconnects nothing.
 	require.Eventually(t, func() bool { return p.p.warm.Load() != warmRunning }, 5*time.Second, time.Millisecond)
 	p.p.respreadTries.Store(0)
+	p.p.respreadQuiet.Store(time.Now().Add(respreadQuietFor).UnixNano())
 	p.p.warm.Store(warmDone)
 	mark := ctStat(t, watch, "total_connections")
 	for i := 0; i < 20; i++ {
@@ -216,14 +217,16 @@ func TestPoolRespreadDeadServer(t *testing.T) {
 }
 
 // A restart under traffic: every caller gets its own value, a miss or an
-// error, and afterwards every handle is connected to the new process.
+// error; errors stop once the new process is up (and retry_timeout has
+// passed); afterwards every handle is connected to the new process.
 func TestPoolRespreadUnderTraffic(t *testing.T) {
 	s := newServer(t)
 	const size = 8
-	p := newTestPool(t, []string{s.Addr}, size)
+	p := newTestPool(t, []string{s.Addr}, size, WithBehaviors(map[string]any{"retry_timeout": 1}))
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make([]int, 8)
+	lastErr := make([]time.Time, len(errs))
 	for g := 0; g < len(errs); g++ {
 		wg.Add(1)
 		go func(g int) {
@@ -235,9 +238,11 @@ func TestPoolRespreadUnderTraffic(t *testing.T) {
 				default:
 				}
 				k := fmt.Sprintf("respread-traffic:%d:%d", g, i%10)
-				v := fmt.Sprint(g, "/", i%10)
+				v := fmt.Sprint(g, "/", i)
 				if err := p.Set(&Item{Key: k, Value: []byte(v)}); err != nil {
 					errs[g]++
+					lastErr[g] = time.Now()
+					time.Sleep(time.Millisecond)
 					continue
 				}
 				it, err := p.Get(k)
@@ -250,6 +255,7 @@ func TestPoolRespreadUnderTraffic(t *testing.T) {
 				case errors.Is(err, ErrCacheMiss):
 				default:
 					errs[g]++
+					lastErr[g] = time.Now()
 				}
 			}
 		}(g)
@@ -258,9 +264,13 @@ func TestPoolRespreadUnderTraffic(t *testing.T) {
 	s.Stop()
 	time.Sleep(50 * time.Millisecond)
 	s2 := ctStartOnPort(t, s.Port)
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(3 * time.Second)
 	close(stop)
+	end := time.Now()
 	wg.Wait()
+	for g, at := range lastErr {
+		assert.True(t, at.Before(end.Add(-time.Second)), "goroutine %d: an error %v before the end", g, end.Sub(at))
+	}
 	settleWithTakes(t, p, "respread-traffic:0:0")
 	th := stackThreads(t, p, s2, 0)
 	for j, x := range th {
