@@ -1,5 +1,6 @@
 // C helpers for the Go binding; see cgo_helpers.h.
 #include "cgo_helpers.h"
+#include "conns.h"
 #include <inttypes.h>
 
 #include <ctype.h>
@@ -363,44 +364,45 @@ static memcached_return_t lmc_get_binary(lmc_client *c, const char *gkey, size_t
   return MEMCACHED_SUCCESS;
 }
 
-static memcached_return_t lmc_get_counted(lmc_client *c, const char *gkey, size_t gkey_len,
-                                          const char *key, size_t key_len);
-
-memcached_return_t lmc_get(lmc_client *c, const char *gkey, size_t gkey_len, const char *key,
-                           size_t key_len) {
-  lmc_spin_enter();
-  memcached_return_t rc = lmc_get_counted(c, gkey, gkey_len, key, key_len);
-  lmc_spin_leave();
-  return rc;
+// lmc_pend leaves a request sent on c for its caller to wait for: the call
+// stays counted among those in progress (lmc_spin_enter) until the
+// finishing call, and c->wait_fd is the socket of key's server (gkey when
+// gkey_len > 0), -1 when it cannot be read (the finishing call then waits
+// in C), c->wait_ms the handle's poll timeout (-1: none).
+static void lmc_pend(lmc_client *c, const char *gkey, size_t gkey_len) {
+  c->pending = 1;
+  c->wait_fd = -1;
+  uint64_t ms = memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT);
+  c->wait_ms = ms > INT32_MAX ? -1 : (int32_t) ms;
+  memcached_return_t rc;
+  const memcached_instance_st *in = memcached_server_by_key(c->memc, gkey, gkey_len, &rc);
+  if (in != NULL) {
+    int fd = lmc_instance_fd(in);
+    c->wait_fd = fd >= 0 ? fd : -1;
+  }
 }
 
-// lmc_get_counted is lmc_get, counted among the calls in progress.
-static memcached_return_t lmc_get_counted(lmc_client *c, const char *gkey, size_t gkey_len,
-                                          const char *key, size_t key_len) {
-  lmc_release_held(c);
-  c->out_value = NULL;
-  c->out_len = 0;
-  c->out_flags = 0;
-  c->out_u64 = 0;
-  c->result.count = 0;
-  memcached_return_t rc = lmc_auth_guard(c, gkey, gkey_len);
-  if (rc != MEMCACHED_SUCCESS) {
-    return rc;
+// lmc_expire_begin and lmc_expire_end shorten the handle's poll timeout to
+// 1 ms for a finishing call whose wait in Go ran out: libmemcached then
+// reports the timeout (and handles it) as if its own poll had.
+static int32_t lmc_expire_begin(lmc_client *c, int expired) {
+  if (!expired) {
+    return -2;
   }
-  if (memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL)
-      && memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_NUMBER_OF_REPLICAS) == 0) {
-    return lmc_get_binary(c, gkey, gkey_len, key, key_len);
+  int32_t was = (int32_t) memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT);
+  memcached_behavior_set(c->memc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 1);
+  return was;
+}
+
+static void lmc_expire_end(lmc_client *c, int32_t was) {
+  if (was != -2) {
+    memcached_behavior_set(c->memc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)(int64_t) was);
   }
-  rc = memcached_mget_by_key(c->memc, gkey, gkey_len, &key, &key_len, 1);
-  if (rc == MEMCACHED_SOME_ERRORS) {
-    // One key, one server: its failure is the whole story.
-    memcached_return_t last = memcached_last_error(c->memc);
-    return last != MEMCACHED_SUCCESS ? last : rc;
-  }
-  if (memcached_failed(rc)) {
-    return rc;
-  }
-  lmc_spin_wait(&c->spin, c->memc, gkey, gkey_len);
+}
+
+// lmc_get_fetch reads the reply to a get of key sent with mget.
+static memcached_return_t lmc_get_fetch(lmc_client *c, const char *key, size_t key_len) {
+  memcached_return_t rc;
   memcached_result_st *r = memcached_fetch_result(c->memc, &c->result, &rc);
   if (r == NULL) {
     return lmc_miss_or_failure(c->memc, rc);
@@ -420,8 +422,58 @@ static memcached_return_t lmc_get_counted(lmc_client *c, const char *gkey, size_
   return MEMCACHED_SUCCESS;
 }
 
-static memcached_return_t lmc_mget_counted(lmc_client *c, const char *gkey, size_t gkey_len,
-                                           const char *keys, const size_t *lens, size_t n);
+memcached_return_t lmc_get_start(lmc_client *c, const char *gkey, size_t gkey_len, const char *key,
+                                 size_t key_len) {
+  lmc_spin_enter();
+  c->pending = 0;
+  lmc_release_held(c);
+  c->out_value = NULL;
+  c->out_len = 0;
+  c->out_flags = 0;
+  c->out_u64 = 0;
+  c->result.count = 0;
+  memcached_return_t rc = lmc_auth_guard(c, gkey, gkey_len);
+  if (rc != MEMCACHED_SUCCESS) {
+    goto done;
+  }
+  if (memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL)
+      && memcached_behavior_get(c->memc, MEMCACHED_BEHAVIOR_NUMBER_OF_REPLICAS) == 0) {
+    rc = lmc_get_binary(c, gkey, gkey_len, key, key_len);
+    goto done;
+  }
+  rc = memcached_mget_by_key(c->memc, gkey, gkey_len, &key, &key_len, 1);
+  if (rc == MEMCACHED_SOME_ERRORS) {
+    // One key, one server: its failure is the whole story.
+    memcached_return_t last = memcached_last_error(c->memc);
+    rc = last != MEMCACHED_SUCCESS ? last : rc;
+    goto done;
+  }
+  if (memcached_failed(rc)) {
+    goto done;
+  }
+  if (!lmc_spin_alone()) {
+    lmc_pend(c, gkey, gkey_len);
+    return MEMCACHED_SUCCESS;
+  }
+  lmc_spin_wait(&c->spin, c->memc, gkey, gkey_len);
+  rc = lmc_get_fetch(c, key, key_len);
+done:
+  lmc_spin_leave();
+  return rc;
+}
+
+memcached_return_t lmc_get_finish(lmc_client *c, const char *key, size_t key_len, int expired) {
+  c->pending = 0;
+  int32_t was = lmc_expire_begin(c, expired);
+  memcached_return_t rc = lmc_get_fetch(c, key, key_len);
+  lmc_expire_end(c, was);
+  lmc_spin_leave();
+  return rc;
+}
+
+static memcached_return_t lmc_mget_send(lmc_client *c, const char *gkey, size_t gkey_len,
+                                        const char *keys, const size_t *lens, size_t n);
+static memcached_return_t lmc_mget_recv(lmc_client *c);
 
 // A multi-get over several servers waits for them in one poll() inside
 // memcached_io_get_readable_server, which gives up on EINTR: the fetch
@@ -446,12 +498,44 @@ static int lmc_block_async_signals(sigset_t *old) {
   return pthread_sigmask(SIG_BLOCK, &set, old) == 0;
 }
 
-memcached_return_t lmc_mget(lmc_client *c, const char *gkey, size_t gkey_len, const char *keys,
-                            const size_t *lens, size_t n) {
+// lmc_mget_start and lmc_mget_finish block the asynchronous signals (see
+// above) while they run a multi-server multi-get's C part; pending, the
+// signals are not blocked: the thread is Go's.
+memcached_return_t lmc_mget_start(lmc_client *c, const char *gkey, size_t gkey_len, const char *keys,
+                                  const size_t *lens, size_t n) {
   sigset_t old;
   int masked = gkey == NULL && memcached_server_count(c->memc) > 1 && lmc_block_async_signals(&old);
   lmc_spin_enter();
-  memcached_return_t rc = lmc_mget_counted(c, gkey, gkey_len, keys, lens, n);
+  c->pending = 0;
+  memcached_return_t rc = lmc_mget_send(c, gkey, gkey_len, keys, lens, n);
+  if (rc == MEMCACHED_SUCCESS && n > 0) {
+    const char *k = gkey != NULL ? gkey : c->keyptrs[0];
+    size_t kl = gkey != NULL ? gkey_len : lens[0];
+    if (!lmc_spin_alone()) {
+      lmc_pend(c, k, kl);
+    } else {
+      lmc_spin_wait(&c->spin, c->memc, k, kl); // the first reply, from the first key's server
+    }
+  }
+  if (rc == MEMCACHED_SUCCESS && !c->pending) {
+    rc = lmc_mget_recv(c);
+  }
+  if (!c->pending) {
+    lmc_spin_leave();
+  }
+  if (masked) {
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  return rc;
+}
+
+memcached_return_t lmc_mget_finish(lmc_client *c, int expired) {
+  sigset_t old;
+  int masked = memcached_server_count(c->memc) > 1 && lmc_block_async_signals(&old);
+  c->pending = 0;
+  int32_t was = lmc_expire_begin(c, expired);
+  memcached_return_t rc = lmc_mget_recv(c);
+  lmc_expire_end(c, was);
   lmc_spin_leave();
   if (masked) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -459,9 +543,10 @@ memcached_return_t lmc_mget(lmc_client *c, const char *gkey, size_t gkey_len, co
   return rc;
 }
 
-// lmc_mget_counted is lmc_mget, counted among the calls in progress.
-static memcached_return_t lmc_mget_counted(lmc_client *c, const char *gkey, size_t gkey_len,
-                                           const char *keys, const size_t *lens, size_t n) {
+// lmc_mget_send checks the keys and sends the request; a failure to send
+// is its answer (lmc_mget_recv is then not called).
+static memcached_return_t lmc_mget_send(lmc_client *c, const char *gkey, size_t gkey_len,
+                                        const char *keys, const size_t *lens, size_t n) {
   c->out_count = 0;
   c->out.len = 0;
   c->result.count = 0;
@@ -494,9 +579,13 @@ static memcached_return_t lmc_mget_counted(lmc_client *c, const char *gkey, size
   if (mrc != MEMCACHED_SUCCESS && mrc != MEMCACHED_SOME_ERRORS) {
     return mrc;
   }
-  if (n > 0) { // the first reply, from the first key's server
-    lmc_spin_wait(&c->spin, c->memc, gkey != NULL ? gkey : c->keyptrs[0], gkey != NULL ? gkey_len : lens[0]);
-  }
+  c->sent_rc = mrc;
+  return MEMCACHED_SUCCESS;
+}
+
+// lmc_mget_recv reads the replies lmc_mget_send asked for.
+static memcached_return_t lmc_mget_recv(lmc_client *c) {
+  memcached_return_t mrc = c->sent_rc;
   memcached_return_t rc;
   memcached_result_st *r;
   while ((r = memcached_fetch_result(c->memc, &c->result, &rc)) != NULL) {

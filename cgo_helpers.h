@@ -28,6 +28,10 @@ typedef struct lmc_buf {
 typedef struct lmc_client {
   memcached_st *memc;
   lmc_spin spin;              // the busy wait before a get's read (spin.c)
+  int pending;                // a started get waits for its finishing call (see lmc_get_start)
+  int wait_fd;                // pending: the socket the first reply comes on (-1: unknown)
+  int32_t wait_ms;            // pending: the handle's poll timeout (-1: none)
+  memcached_return_t sent_rc; // memcached_mget's answer, for the fetch
   memcached_result_st result; // the result handed to Go
   memcached_result_st drain;  // reads past the wanted item
   lmc_buf out;                // records for multi-key calls, stats, versions
@@ -110,19 +114,33 @@ void lmc_restore_timeouts(lmc_client *c);
 // key as gkey for the key's own server. lmc_mget takes a NULL gkey for
 // each key's own server.
 //
-// lmc_get fetches one key. On MEMCACHED_SUCCESS, out_value/out_len point
-// into c->result (valid until the next call on c), with out_flags and
-// out_u64 (the CAS id).
-memcached_return_t lmc_get(lmc_client *c, const char *gkey, size_t gkey_len, const char *key,
-                           size_t key_len);
+// lmc_get_start gets one key. On MEMCACHED_SUCCESS, out_value/out_len
+// point into c->result (valid until the next call on c), with out_flags
+// and out_u64 (the CAS id).
+//
+// Unless it is the only one of the binding's calls in progress in the
+// process, it only sends the request and sets c->pending: the reply is
+// then read by lmc_get_finish (same key), after the caller has waited for
+// c->wait_fd to become readable in Go's netpoller, which holds no OS
+// thread (expired: the wait ran out at c->wait_ms, the poll timeout, and
+// the finishing call reports the timeout). Alone, it reads the reply
+// itself, after the busy wait (spin.c). The binary protocol's single get
+// (memcached_get) cannot be split and is always read at once. A pending
+// call counts as in progress until it is finished.
+memcached_return_t lmc_get_start(lmc_client *c, const char *gkey, size_t gkey_len, const char *key,
+                                 size_t key_len);
+memcached_return_t lmc_get_finish(lmc_client *c, const char *key, size_t key_len, int expired);
 
-// lmc_mget fetches n keys, given as one buffer of concatenated keys and
-// their lengths. Each hit is appended to c->out as an lmc_item_rec record;
-// out_count counts them. The return code is that of memcached_mget if it
-// failed outright, else the first fetch failure (MEMCACHED_SOME_ERRORS
-// when mget could not reach every server), else MEMCACHED_SUCCESS.
-memcached_return_t lmc_mget(lmc_client *c, const char *gkey, size_t gkey_len, const char *keys,
-                            const size_t *lens, size_t n);
+// lmc_mget_start fetches n keys, given as one buffer of concatenated keys
+// and their lengths; it may leave the reading to lmc_mget_finish as
+// lmc_get_start does. Each hit is appended to c->out as an lmc_item_rec
+// record; out_count counts them. The return code is that of memcached_mget
+// if it failed outright, else the first fetch failure
+// (MEMCACHED_SOME_ERRORS when mget could not reach every server), else
+// MEMCACHED_SUCCESS.
+memcached_return_t lmc_mget_start(lmc_client *c, const char *gkey, size_t gkey_len, const char *keys,
+                                  const size_t *lens, size_t n);
+memcached_return_t lmc_mget_finish(lmc_client *c, int expired);
 
 // lmc_incr increments (decr=0) or decrements (decr=1) by a 64-bit delta
 // (memcached_increment_by_key: memcached_increment's offset is 32 bits);

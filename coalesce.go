@@ -429,7 +429,7 @@ func (s *handle) runBatch(batch []*waiter) {
 			add(w.key)
 		}
 	}
-	rc := C.lmc_mget(s.c, nil, 0, cbytes(sc.keybuf), &sc.lens[0], C.size_t(len(sc.lens)))
+	rc := s.mgetRun(nil, 0, cbytes(sc.keybuf), &sc.lens[0], len(sc.lens))
 	if cap(sc.rec) < len(sc.keys) {
 		sc.rec = make([]int, len(sc.keys))
 	}

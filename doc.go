@@ -31,7 +31,11 @@
 // A Get or GetMulti that is the only one of this package's calls in
 // progress busy-waits briefly for its reply before blocking
 // ([WithSpinWait]), which makes one request at a time about as quick as a
-// pure-Go client's on a nearby server; concurrent calls never spin.
+// pure-Go client's on a nearby server; concurrent calls never spin: they
+// wait for their replies in Go's netpoller, holding no OS thread, while
+// libmemcached still does all the reading (stores wait in C: libmemcached
+// sends them and reads the reply in one call). The binding keeps a
+// duplicate descriptor of each connection that such a wait used.
 //
 // Close a Client or Pool when done with it. One that is dropped without
 // Close is freed by a finalizer when the garbage collector finds it (a

@@ -153,6 +153,7 @@ func (h *handle) free() {
 	if h.memc != nil {
 		C.memcached_free(h.memc)
 		h.memc = nil
+		releasePollConns()
 	}
 }
 
@@ -311,7 +312,10 @@ func (h *handle) getBy(serverKey, key string) (*Item, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := C.lmc_get(h.c, cstr(sk), C.size_t(len(sk)), cstr(key), C.size_t(len(key)))
+	rc := C.lmc_get_start(h.c, cstr(sk), C.size_t(len(sk)), cstr(key), C.size_t(len(key)))
+	if h.c.pending != 0 {
+		rc = C.lmc_get_finish(h.c, cstr(key), C.size_t(len(key)), h.awaitReply())
+	}
 	if rc != C.MEMCACHED_SUCCESS {
 		return nil, h.failOn("get", key, sk, rc)
 	}
@@ -408,7 +412,17 @@ func (h *handle) mget(serverKey string, keys []string) (C.memcached_return_t, er
 	if serverKey != "" {
 		gp = cstr(serverKey)
 	}
-	return C.lmc_mget(h.c, gp, C.size_t(len(serverKey)), kp, lp, C.size_t(len(keys))), nil
+	return h.mgetRun(gp, len(serverKey), kp, lp, len(keys)), nil
+}
+
+// mgetRun is one lmc_mget_start, and lmc_mget_finish after the wait for
+// the reply when it was left pending.
+func (h *handle) mgetRun(gp *C.char, gn int, kp *C.char, lp *C.size_t, n int) C.memcached_return_t {
+	rc := C.lmc_mget_start(h.c, gp, C.size_t(gn), kp, lp, C.size_t(n))
+	if h.c.pending != 0 {
+		rc = C.lmc_mget_finish(h.c, h.awaitReply())
+	}
+	return rc
 }
 
 // ---------------------------------------------------------------------------

@@ -520,6 +520,7 @@ func (hp *handlePool) destroy() {
 	}
 	C.memcached_pool_destroy(cp)
 	hp.master.free()
+	releasePollConns()
 }
 
 // SetServers replaces the pool's servers, checked as NewPool checks them.

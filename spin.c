@@ -46,6 +46,8 @@ void lmc_spin_enter(void) { __atomic_add_fetch(&lmc_active, 1, __ATOMIC_RELAXED)
 
 void lmc_spin_leave(void) { __atomic_sub_fetch(&lmc_active, 1, __ATOMIC_RELAXED); }
 
+int lmc_spin_alone(void) { return __atomic_load_n(&lmc_active, __ATOMIC_RELAXED) <= 1; }
+
 void lmc_spin_counts(uint64_t *hits, uint64_t *misses) {
   *hits = __atomic_load_n(&lmc_hits, __ATOMIC_RELAXED);
   *misses = __atomic_load_n(&lmc_misses, __ATOMIC_RELAXED);

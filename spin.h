@@ -21,6 +21,10 @@ typedef struct lmc_spin {
 void lmc_spin_enter(void);
 void lmc_spin_leave(void);
 
+// lmc_spin_alone reports whether the calling one is the only call in
+// progress.
+int lmc_spin_alone(void);
+
 // lmc_spin_wait waits up to s->budget_ns for the reply to a request just
 // sent to key's server (group key gkey when gkey_len > 0) to become
 // readable, polling its socket without blocking; it returns at once when
