@@ -45,6 +45,9 @@ type coalescer struct {
 	inflight int
 	avg16    int // moving average of the callers per batch, times 16
 
+	kept keptOf       // handles kept between batches (sticky.go; under mu)
+	lent atomic.Int64 // kept handles lent to takers that found none free (tests)
+
 	batches atomic.Int64 // batches run
 	calls   atomic.Int64 // Gets and GetMultis answered by them
 }
@@ -291,14 +294,14 @@ func (q *coalescer) lead(ctx context.Context, batch []*waiter, self *waiter) {
 func (q *coalescer) run(ctx context.Context, batch []*waiter) {
 	q.batches.Add(1)
 	q.calls.Add(int64(len(batch)))
-	s, err := q.p.take(ctx)
+	s, gen, err := q.takeHandle(ctx)
 	if err != nil {
 		for _, w := range batch {
 			w.err = err
 		}
 		return
 	}
-	defer q.p.put(s)
+	defer q.giveBack(s, gen)
 	if dl, ok := ctx.Deadline(); ok {
 		s.limitTimeouts(dl)
 		defer func() { batch[0].err = s.restoreTimeouts(ctx, batch[0].err) }()

@@ -62,6 +62,9 @@ type pool struct {
 	respreadTries atomic.Int32
 	respreadQuiet atomic.Int64 // until then (unix ns) a lost connection is no sign of a restart
 
+	waiting atomic.Int32  // takers waiting for a handle (sticky.go)
+	kick    chan struct{} // wakes one of them when the coalescer keeps one
+
 	splits atomic.Int64 // GetMultis split over more handles (tests)
 }
 
@@ -124,6 +127,7 @@ func newPool(master *handle, size int, o *options) (*Pool, error) {
 		size: size,
 		sem:  make(chan struct{}, size),
 		done: make(chan struct{}),
+		kick: make(chan struct{}, 1),
 	}
 	hp, err := p.newHandlePool(master)
 	if err != nil {
@@ -175,12 +179,29 @@ func (p *pool) take(ctx context.Context) (*handle, error) {
 	p.startAutoWarm()
 	select {
 	case p.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-p.done:
-		return nil, ErrClosed
+		return p.takeSlot()
+	default:
 	}
-	return p.takeSlot()
+	// None free: the handles the coalescer keeps between batches are
+	// the caller's to use (sticky.go), now or when one is kept.
+	p.waiting.Add(1)
+	defer p.waiting.Add(-1)
+	for {
+		if p.coal != nil {
+			if s := p.coal.borrow(); s != nil {
+				return s, nil
+			}
+		}
+		select {
+		case p.sem <- struct{}{}:
+			return p.takeSlot()
+		case <-p.kick:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.done:
+			return nil, ErrClosed
+		}
+	}
 }
 
 // tryTake takes a handle only if one is free at once; nil if none is (or
@@ -271,9 +292,18 @@ func (p *pool) untake(hp *handlePool, s *handle) {
 }
 
 // put returns a slot's handle to the pool, after resetting its connections
-// if its last operation timed out (see handle.resetAfterTimeout).
+// if its last operation timed out (see handle.resetAfterTimeout), or to
+// the coalescer if it owns the handle (sticky.go).
 func (p *pool) put(s *handle) {
 	s.resetAfterTimeout()
+	if p.coal != nil && p.coal.reclaim(s) {
+		return
+	}
+	p.toStack(s)
+}
+
+// toStack returns a slot's handle to libmemcachedutil's stack.
+func (p *pool) toStack(s *handle) {
 	memc := s.memc
 	s.memc = nil
 	s.c.memc = nil
@@ -325,13 +355,13 @@ func (p *Pool) Acquire(ctx context.Context) (*Client, error) {
 // connections: Warm takes and gives back the clients and returns nil.
 func (p *Pool) Warm(ctx context.Context) error {
 	p.p.warm.CompareAndSwap(warmNever, warmDone)
+	gen := p.p.releaseKept(false)
 	taken := make([]*handle, 0, p.p.size)
 	defer func() {
 		// Given back in the order taken: the last connected ends on top
-		// of libmemcachedutil's stack of free handles.
-		for _, s := range taken {
-			p.p.put(s)
-		}
+		// of libmemcachedutil's stack of free handles, or with the
+		// coalescer.
+		p.p.handBack(taken, gen)
 	}()
 	for len(taken) < p.p.size {
 		s, err := p.p.take(ctx)
@@ -343,13 +373,17 @@ func (p *Pool) Warm(ctx context.Context) error {
 	return connectInTurn(ctx, taken)
 }
 
-// connectInTurn connects handles one after another (see Warm), stopping at
-// the first failure or when ctx ends.
+// connectInTurn connects handles one after another (see Warm), closing
+// the connections of those that had some first, stopping at the first
+// failure or when ctx ends.
 func connectInTurn(ctx context.Context, handles []*handle) error {
 	for _, s := range handles {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// A handle connected before, out of turn (a caller's, at the
+		// pool's first use), connects again in its turn.
+		C.memcached_quit(s.memc)
 		if err := s.connect("warm"); err != nil {
 			return err
 		}
@@ -421,6 +455,7 @@ func (p *pool) autoWarm() {
 	ctx, cancel := context.WithTimeout(context.Background(), autoWarmTimeout)
 	defer cancel()
 	dl, _ := ctx.Deadline()
+	gen := p.releaseKept(false)
 	var taken []*handle
 	for len(taken) < p.size {
 		s := p.tryTake()
@@ -434,9 +469,7 @@ func (p *pool) autoWarm() {
 	for _, s := range taken {
 		_ = s.restoreTimeouts(ctx, nil)
 	}
-	for _, s := range taken {
-		p.put(s)
-	}
+	p.handBack(taken, gen)
 	if err == nil && len(taken) < p.size && ctx.Err() == nil {
 		p.spread(ctx, nil, true)
 	}
@@ -488,6 +521,8 @@ func (p *pool) close() bool {
 	p.mu.Unlock()
 	if last {
 		p.destroy()
+	} else {
+		p.releaseKept(true) // the last one back destroys (untake)
 	}
 	return true
 }
@@ -553,7 +588,10 @@ func (p *Pool) SetServers(servers []string) error {
 	p.p.respreadQuiet.Store(0)
 	p.p.warm.Store(warmNever) // the new list's handles connect in turn too
 	old.retired = true
-	gone := old.out == 0
+	p.p.mu.Unlock()
+	p.p.releaseKept(true) // the old list's
+	p.p.mu.Lock()
+	gone := old.out == 0 && old.cpool != nil
 	p.p.mu.Unlock()
 	if gone {
 		old.destroy()
@@ -611,6 +649,7 @@ func (p *pool) setBehavior(op string, b Behavior, value uint64) error {
 	if err := checkBehaviorValue(op, b, value); err != nil {
 		return err
 	}
+	p.releaseKept(true) // kept handles are idle ones: changed in place
 	rc := C.memcached_pool_behavior_set(p.cur.cpool, libBehavior(b), C.uint64_t(value))
 	if rc != C.MEMCACHED_SUCCESS {
 		return handleError(p.master().memc, op, "", rc)

@@ -57,8 +57,10 @@ const (
 // noteFault schedules a respread after a connection failure on one of the
 // pool's handles. It costs one atomic load otherwise.
 func (p *pool) noteFault() {
-	if p.warm.Load() == warmDone {
-		p.warm.CompareAndSwap(warmDone, warmAgain)
+	if p.warm.Load() == warmDone && p.warm.CompareAndSwap(warmDone, warmAgain) {
+		// The coalescer's kept handles may be as stale as this one:
+		// back to the pool, for the respread to see (sticky.go).
+		p.releaseKept(false)
 	}
 }
 
@@ -124,6 +126,7 @@ func (p *pool) retryRespread(tries int32) int32 {
 // tries no more (a stale handle is still closed, so that no caller's
 // request fails on it).
 func (p *pool) sweep(ctx context.Context, first *handle, full bool) sweepResult {
+	gen := p.releaseKept(false)
 	var keep, connected, broken []*handle
 	res := sweepResult{firstPass: -1}
 	if first != nil {
@@ -186,9 +189,7 @@ func (p *pool) sweep(ctx context.Context, first *handle, full bool) sweepResult 
 	for _, s := range broken {
 		p.put(s)
 	}
-	for _, s := range connected {
-		p.put(s)
-	}
+	p.handBack(connected, gen)
 	res.took, res.failed, res.full = len(keep)+len(connected)+len(broken), len(broken) > 0, full
 	return res
 }
@@ -204,16 +205,19 @@ type sweepResult struct {
 
 // spread is a sweep, and when it reconnected handles while others were in
 // use (their callers' connections may have taken turns in the middle),
-// one full sweep more: once every handle is connected, no caller connects
-// one, and the second sweep's turns are its own.
+// one full sweep more, with a time limit of its own: once every handle is
+// connected, no caller connects one, and the second sweep's turns are its
+// own.
 func (p *pool) spread(ctx context.Context, first *handle, full bool) sweepResult {
 	res := p.sweep(ctx, first, full)
 	atOnce := res.firstPass
 	if first != nil {
 		atOnce++
 	}
-	if res.full && !res.failed && atOnce < p.size && ctx.Err() == nil {
-		res = p.sweep(ctx, nil, true)
+	if res.full && !res.failed && atOnce < p.size {
+		again, cancel := context.WithTimeout(context.Background(), autoWarmTimeout)
+		defer cancel()
+		res = p.sweep(again, nil, true)
 	}
 	return res
 }

@@ -1,8 +1,10 @@
 package libmemcached
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -13,12 +15,14 @@ import (
 )
 
 // stackThreads takes every free handle of the pool, top of
-// libmemcachedutil's stack first (the order the pool hands them out in),
-// and returns, for each, the worker thread of srv (the pool's i-th
-// server) that serves its connection (-1: not connected to it); it puts
-// them back as they were. The pool must be idle.
+// libmemcachedutil's stack first (the order the pool hands them out in;
+// the coalescer's kept handles, given back first, are on top), and
+// returns, for each, the worker thread of srv (the pool's i-th server)
+// that serves its connection (-1: not connected to it); it puts them back
+// as they were. The pool must be idle.
 func stackThreads(t *testing.T, p *Pool, srv *memcachedServer, i int) []int {
 	t.Helper()
+	p.p.releaseKept(false)
 	var taken []*handle
 	for s := p.p.tryTake(); s != nil; s = p.p.tryTake() {
 		taken = append(taken, s)
@@ -33,20 +37,26 @@ func stackThreads(t *testing.T, p *Pool, srv *memcachedServer, i int) []int {
 	require.NoError(t, err)
 	out := make([]int, len(taken))
 	for j, s := range taken {
-		out[j] = -1
-		fd := s.serverFD(i)
-		require.NotEqual(t, -2, fd, "the instance layout check (conns.c) passes on %s", loaded)
-		if fd < 0 {
-			continue
-		}
-		sa, err := syscall.Getsockname(fd)
-		require.NoError(t, err)
-		port := sa.(*syscall.SockaddrInet4).Port
-		if th, ok := threads[port]; ok {
-			out[j] = th
-		}
+		out[j] = handleThread(t, s, threads, i)
 	}
 	return out
+}
+
+// handleThread is the server thread (from srv.ClientThreads) serving the
+// handle's connection to its i-th server, -1 if it has none.
+func handleThread(t *testing.T, s *handle, threads map[int]int, i int) int {
+	t.Helper()
+	fd := s.serverFD(i)
+	require.NotEqual(t, -2, fd, "the instance layout check (conns.c) passes on %s", loaded)
+	if fd < 0 {
+		return -1
+	}
+	sa, err := syscall.Getsockname(fd)
+	require.NoError(t, err)
+	if th, ok := threads[sa.(*syscall.SockaddrInet4).Port]; ok {
+		return th
+	}
+	return -1
 }
 
 // waitSettled waits until autoWarm or a respread has run and none is due.
@@ -56,16 +66,24 @@ func waitSettled(t *testing.T, p *Pool) {
 		"autoWarm/respread settles (state %d, tries %d)", p.p.warm.Load(), p.p.respreadTries.Load())
 }
 
-// assertSpread checks that every handle is connected and that the two the
-// pool hands out first, and every two neighbours on its stack, are served
-// by different server threads.
+// assertSpread checks that every handle is connected, that the two the
+// pool hands out first (the coalescer's) are served by different server
+// threads, and that the handles are shared out evenly between the
+// threads. (The order of the others on the stack is connect order too,
+// unless a caller took one while a sweep was giving them back: the tests
+// make requests while the pool sweeps.)
 func assertSpread(t *testing.T, threads []int, when string) {
 	t.Helper()
+	per := map[int]int{}
 	for j, th := range threads {
 		require.NotEqual(t, -1, th, "%s: handle %d (from the top) is connected: %v", when, j, threads)
+		per[th]++
 	}
-	for j := 1; j < len(threads); j++ {
-		assert.NotEqual(t, threads[j-1], threads[j], "%s: handles %d and %d (from the top) share a server thread: %v", when, j-1, j, threads)
+	require.GreaterOrEqual(t, len(threads), 2)
+	assert.NotEqual(t, threads[0], threads[1], "%s: the two handles handed out first share a server thread: %v", when, threads)
+	assert.Len(t, per, 2, "%s: both server threads serve handles: %v", when, threads)
+	for th, n := range per {
+		assert.InDelta(t, len(threads)/2, n, 1, "%s: thread %d serves %d of %d handles: %v", when, th, n, len(threads), threads)
 	}
 }
 
@@ -277,4 +295,122 @@ func TestPoolRespreadUnderTraffic(t *testing.T) {
 		assert.NotEqual(t, -1, x, "handle %d is connected to the new process: %v", j, th)
 	}
 	t.Logf("errors per goroutine across the restart: %v; threads %v", errs, th)
+}
+
+// Mixed traffic: the Sets (a handle each) reorder libmemcachedutil's stack
+// and, with more of them than handles, borrow the coalescer's; its two
+// batches still run on the two handles autoWarm connected last, served by
+// different server threads, and every caller gets its own value.
+func TestPoolSpreadUnderMixedTraffic(t *testing.T) {
+	s := newServer(t)
+	const size = 6
+	p := newTestPool(t, []string{s.Addr}, size)
+	require.NoError(t, p.Set(&Item{Key: "mixed:0:0", Value: []byte("0/0")}))
+	waitSettled(t, p)
+	q := p.p.coal
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 4*size; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := fmt.Sprintf("mixed:%d:%d", g, i%8)
+				v := fmt.Sprint(g, "/", i)
+				if g%3 == 0 {
+					if err := p.Set(&Item{Key: k, Value: []byte(v)}); err != nil {
+						t.Errorf("set %s: %v", k, err)
+						return
+					}
+					continue
+				}
+				it, err := p.Get(k)
+				if err != nil && !errors.Is(err, ErrCacheMiss) {
+					t.Errorf("get %s: %v", k, err)
+					return
+				}
+				if err == nil && !strings.HasPrefix(string(it.Value), fmt.Sprint(g, "/")) {
+					t.Errorf("get %s: %q belongs to another caller", k, it.Value)
+					return
+				}
+			}
+		}(g)
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	assert.Positive(t, q.lent.Load(), "takers borrowed the coalescer's handles")
+	assert.Greater(t, q.batches.Load(), int64(100), "batches ran")
+
+	threads, err := s.ClientThreads()
+	require.NoError(t, err)
+	q.mu.Lock()
+	kept := append([]*handle(nil), q.kept.idle...)
+	owned := len(q.kept.owned)
+	q.mu.Unlock()
+	require.Equal(t, 2, owned, "the coalescer owns two handles")
+	require.Len(t, kept, 2, "both are back with the coalescer")
+	a, b := handleThread(t, kept[0], threads, 0), handleThread(t, kept[1], threads, 0)
+	assert.NotEqual(t, -1, a)
+	assert.NotEqual(t, a, b, "the coalescer's two handles are served by different server threads")
+}
+
+// A pool of one with coalescing: Acquire, Sets and coalesced Gets at once
+// never wait for the handle the coalescer keeps.
+func TestPoolKeptHandleIsLent(t *testing.T) {
+	s := newServer(t)
+	p := newTestPool(t, []string{s.Addr}, 1)
+	require.NoError(t, p.Set(&Item{Key: "lent", Value: []byte("v")}))
+	waitSettled(t, p)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				for i := 0; i < 200; i++ {
+					switch g % 3 {
+					case 0:
+						c, err := p.Acquire(context.Background())
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						_, err = c.Get("lent")
+						p.Release(c)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+					case 1:
+						if err := p.Set(&Item{Key: "lent", Value: []byte("v")}); err != nil {
+							t.Error(err)
+							return
+						}
+					default:
+						if _, err := p.Get("lent"); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			}(g)
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("callers of a pool of one still waiting after 20 s")
+	}
+	c, err := p.Acquire(context.Background())
+	require.NoError(t, err, "the one handle can be acquired once all are done")
+	p.Release(c)
 }
