@@ -55,12 +55,37 @@ const (
 )
 
 // noteFault schedules a respread after a connection failure on one of the
-// pool's handles. It costs one atomic load otherwise.
+// pool's handles, and closes the free handles' stale connections. It
+// costs one atomic load otherwise.
 func (p *pool) noteFault() {
 	if p.warm.Load() == warmDone && p.warm.CompareAndSwap(warmDone, warmAgain) {
 		// The coalescer's kept handles may be as stale as this one:
 		// back to the pool, for the respread to see (sticky.go).
 		p.releaseKept(false)
+		p.closeStale()
+	}
+}
+
+// closeStale closes, at once, the connections of the free handles that a
+// server closed or reset, so that no request waiting for the respread is
+// made on one (they reconnect at their next use); the handles go back in
+// the order they were in.
+func (p *pool) closeStale() {
+	var taken []*handle
+	for len(taken) < p.size {
+		s := p.tryTake()
+		if s == nil {
+			break
+		}
+		taken = append(taken, s)
+	}
+	for _, s := range taken {
+		if stale, _ := s.connState(); stale {
+			C.memcached_quit(s.memc)
+		}
+	}
+	for i := len(taken) - 1; i >= 0; i-- {
+		p.put(taken[i])
 	}
 }
 
