@@ -733,6 +733,13 @@ func (h *handle) connect(op string) error {
 	return nil
 }
 
+// reconnect closes the handle's connections and connects it to every
+// server again (see connect).
+func (h *handle) reconnect(op string) error {
+	C.memcached_quit(h.memc)
+	return h.connect(op)
+}
+
 // clone returns a new, unshared handle with the same servers, behaviors,
 // namespace and credentials (memcached_clone), and no connections yet.
 func (h *handle) clone() (*handle, error) {

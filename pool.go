@@ -383,8 +383,7 @@ func connectInTurn(ctx context.Context, handles []*handle) error {
 		}
 		// A handle connected before, out of turn (a caller's, at the
 		// pool's first use), connects again in its turn.
-		C.memcached_quit(s.memc)
-		if err := s.connect("warm"); err != nil {
+		if err := s.reconnect("warm"); err != nil {
 			return err
 		}
 	}
@@ -408,24 +407,25 @@ const autoWarmTimeout = 250 * time.Millisecond
 // server list (not after Warm), and respread when a fault asked for one
 // and its time has come.
 func (p *pool) startAutoWarm() {
+	var run func()
 	switch p.warm.Load() {
 	case warmNever:
 		if p.warm.CompareAndSwap(warmNever, warmRunning) {
-			if p.connectsLazily() {
-				p.warm.Store(warmDone)
-				return
-			}
-			go p.autoWarm()
+			run = p.autoWarm
 		}
 	case warmAgain:
 		if time.Now().UnixNano() >= p.respreadAt.Load() && p.warm.CompareAndSwap(warmAgain, warmRunning) {
-			if p.connectsLazily() {
-				p.warm.Store(warmDone)
-				return
-			}
-			go p.respread()
+			run = p.respread
 		}
 	}
+	if run == nil {
+		return
+	}
+	if p.connectsLazily() {
+		p.warm.Store(warmDone)
+		return
+	}
+	go run()
 }
 
 // connectsLazily reports whether the pool's handles are left to connect

@@ -256,8 +256,7 @@ func reconnect(ctx context.Context, s *handle) bool {
 	}
 	dl, _ := ctx.Deadline()
 	s.limitTimeouts(dl)
-	C.memcached_quit(s.memc)
-	err := s.connect("respread")
+	err := s.reconnect("respread")
 	_ = s.restoreTimeouts(ctx, nil)
 	return err == nil
 }

@@ -67,18 +67,19 @@ func (q *coalescer) takeHandle(ctx context.Context) (*handle, uint64, error) {
 // otherwise s goes back to the pool.
 func (q *coalescer) giveBack(s *handle, gen uint64) {
 	s.resetAfterTimeout()
-	if q.keep(s, gen) {
-		return
+	q.mu.Lock()
+	kept := gen == q.kept.gen && q.keepLocked(s)
+	q.mu.Unlock()
+	if !kept {
+		q.p.toStack(s)
 	}
-	q.p.put(s)
 }
 
-// keep keeps s (reset after a timeout already) if it may (see giveBack).
-func (q *coalescer) keep(s *handle, gen uint64) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if gen != q.kept.gen || !q.kept.owns(s.memc) || len(q.kept.idle) >= q.max ||
-		q.p.warm.Load() != warmDone || q.p.isClosed() {
+// keepLocked keeps s (reset after a timeout already) if the coalescer owns
+// it, keeps fewer than max, no sweep runs and the pool is open (q.mu
+// held); it wakes a waiting taker.
+func (q *coalescer) keepLocked(s *handle) bool {
+	if !q.kept.owns(s.memc) || len(q.kept.idle) >= q.max || q.p.warm.Load() != warmDone || q.p.isClosed() {
 		return false
 	}
 	q.kept.idle = append(q.kept.idle, s)
@@ -87,12 +88,12 @@ func (q *coalescer) keep(s *handle, gen uint64) bool {
 }
 
 // reclaim takes back an owned handle that a caller borrowed, as the pool
-// is given it back (put): it reports whether it kept it.
+// is given it back (put): it reports whether it kept it. (Ownership ends
+// with every change that bumps the generation, so owning is enough.)
 func (q *coalescer) reclaim(s *handle) bool {
 	q.mu.Lock()
-	gen, owned := q.kept.gen, len(q.kept.owned) > 0
-	q.mu.Unlock()
-	return owned && q.keep(s, gen)
+	defer q.mu.Unlock()
+	return q.keepLocked(s)
 }
 
 // adopt makes the last of handles (connected back to back, the last one
